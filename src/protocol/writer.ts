@@ -61,7 +61,8 @@ export class PacketWriter {
 
   /** int<2> */
   u16(value: number): this {
-    this.#view.setUint16(this.#reserve(2), value, true);
+    const at = this.#reserve(2);
+    this.#view.setUint16(at, value, true);
     return this;
   }
 
@@ -76,7 +77,8 @@ export class PacketWriter {
 
   /** int<4> (unsigned; negative numbers are written in two's complement) */
   u32(value: number): this {
-    this.#view.setUint32(this.#reserve(4), value >>> 0, true);
+    const at = this.#reserve(4);
+    this.#view.setUint32(at, value >>> 0, true);
     return this;
   }
 
@@ -90,43 +92,50 @@ export class PacketWriter {
 
   /** int<8> (unsigned) */
   u64(value: bigint | number): this {
-    this.#view.setBigUint64(this.#reserve(8), BigInt(value), true);
+    const at = this.#reserve(8);
+    this.#view.setBigUint64(at, BigInt(value), true);
     return this;
   }
 
   /** Signed int<1>. */
   i8(value: number): this {
-    this.#view.setInt8(this.#reserve(1), value);
+    const at = this.#reserve(1);
+    this.#view.setInt8(at, value);
     return this;
   }
 
   /** Signed int<2>. */
   i16(value: number): this {
-    this.#view.setInt16(this.#reserve(2), value, true);
+    const at = this.#reserve(2);
+    this.#view.setInt16(at, value, true);
     return this;
   }
 
   /** Signed int<4>. */
   i32(value: number): this {
-    this.#view.setInt32(this.#reserve(4), value, true);
+    const at = this.#reserve(4);
+    this.#view.setInt32(at, value, true);
     return this;
   }
 
   /** Signed int<8>. */
   i64(value: bigint | number): this {
-    this.#view.setBigInt64(this.#reserve(8), BigInt(value), true);
+    const at = this.#reserve(8);
+    this.#view.setBigInt64(at, BigInt(value), true);
     return this;
   }
 
   /** IEEE 754 single precision. */
   f32(value: number): this {
-    this.#view.setFloat32(this.#reserve(4), value, true);
+    const at = this.#reserve(4);
+    this.#view.setFloat32(at, value, true);
     return this;
   }
 
   /** IEEE 754 double precision. */
   f64(value: number): this {
-    this.#view.setFloat64(this.#reserve(8), value, true);
+    const at = this.#reserve(8);
+    this.#view.setFloat64(at, value, true);
     return this;
   }
 
