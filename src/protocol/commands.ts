@@ -195,7 +195,10 @@ export type ClientCommand =
   | ComStmtExecute
   | UnknownPacket;
 
-/** Where the session keeps its prepared statements; a `Map<number, StatementInfo>` fits. */
+/**
+ * Where the session keeps its prepared statements; a `Map<number, StatementInfo>` fits. For
+ * MariaDB's statement id 0xffffffff it should answer with the statement prepared last.
+ */
 export interface StatementLookup {
   get(statementId: number): StatementInfo | undefined;
 }
@@ -429,9 +432,10 @@ export function serializeCommand(command: ClientCommand, context: CodecContext):
 const SUMMARY_LENGTH = 120;
 const QUOTED = String.raw`'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"`;
 const SECRETS = [
-  // CREATE/ALTER USER ... IDENTIFIED [WITH plugin] BY|AS 'secret', GRANT ... IDENTIFIED BY
+  // CREATE/ALTER USER ... IDENTIFIED [WITH|VIA plugin] BY|AS|USING 'secret', GRANT ... IDENTIFIED BY
   new RegExp(
-    String.raw`(IDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)\s+(?:PASSWORD\s+)?)(${QUOTED})`,
+    String
+      .raw`(IDENTIFIED\s+(?:(?:WITH|VIA)\s+\S+\s+)?(?:BY|AS|USING)\s+(?:PASSWORD\s+)?)(${QUOTED})`,
     "gi",
   ),
   // PASSWORD('secret'), OLD_PASSWORD('secret')

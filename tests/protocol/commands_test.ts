@@ -361,6 +361,10 @@ Deno.test("summarizeCommand() masks passwords in SQL", () => {
     ['GRANT ALL ON *.* TO u IDENTIFIED BY "pw"', "GRANT ALL ON *.* TO u IDENTIFIED BY '***'"],
     ["SET PASSWORD FOR u = PASSWORD('pw')", "SET PASSWORD FOR u = PASSWORD('***')"],
     ["SET PASSWORD = 'pw'", "SET PASSWORD = '***'"],
+    [
+      "CREATE USER u IDENTIFIED VIA mysql_native_password USING '*0123'",
+      "CREATE USER u IDENTIFIED VIA mysql_native_password USING '***'",
+    ],
     ["CHANGE MASTER TO MASTER_PASSWORD='pw'", "CHANGE MASTER TO MASTER_PASSWORD='***'"],
   ];
   for (const [sql, masked] of cases) {
