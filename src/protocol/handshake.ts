@@ -10,6 +10,7 @@
  */
 
 import { Capability } from "./constants.ts";
+import type { CodecContext } from "./context.ts";
 import { PacketReader } from "./reader.ts";
 import { utf8Decode, utf8Encode, utf8Exact } from "./text.ts";
 import { PacketWriter } from "./writer.ts";
@@ -625,6 +626,14 @@ export function serializeHandshakeResponse41(message: HandshakeResponse41): Uint
     ],
     ["zstdCompressionLevel", message.zstdCompressionLevel, CLIENT_ZSTD_COMPRESSION_ALGORITHM],
   ]);
+  if (
+    message.authResponseUnterminated &&
+    (message.database ?? message.authPluginName ?? message.connectAttributes ??
+        message.connectAttributesBytes ?? message.zstdCompressionLevel ?? message.trailing) !==
+      undefined
+  ) {
+    throw new RangeError(`Cannot serialize ${what}: an unterminated authResponse ends the packet`);
+  }
   const writer = new PacketWriter(128 + message.authResponse.length);
   writeHeader(writer, message, what);
   const username = message.usernameBytes ?? utf8Encode(message.username);
@@ -791,6 +800,36 @@ export function serializeHandshakeResponse(message: HandshakeResponse): Uint8Arr
   }
 }
 
+/**
+ * The codec context after the handshake: the server's capabilities ANDed with the client's, and
+ * MariaDB's extended capabilities likewise (0 unless both sides left CLIENT_LONG_PASSWORD clear).
+ * Use the client's full HandshakeResponse41 (after TLS), not its SSLRequest, when both exist;
+ * they carry the same flags in practice.
+ *
+ * @example
+ * ```ts
+ * import { negotiatedContext, parseHandshakeResponse, parseHandshakeV10 } from "./handshake.ts";
+ * const greeting = parseHandshakeV10(new Uint8Array([
+ *   10, 0x35, 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0x00, 0x82, 8, 2, 0, 0, 0, 0,
+ *   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 0,
+ * ]));
+ * const request = new Uint8Array(32);
+ * request[1] = 0x0a; // CLIENT_PROTOCOL_41 | CLIENT_SSL
+ * const context = negotiatedContext(greeting, parseHandshakeResponse(request));
+ * console.assert(context.capabilities === 0x0200 && context.mariadbCapabilities === 0);
+ * ```
+ */
+export function negotiatedContext(
+  greeting: HandshakeV10,
+  response: HandshakeResponse,
+): CodecContext {
+  const capabilities = (greeting.capabilities & response.capabilities) >>> 0;
+  const mariadbCapabilities = response.kind === "handshake-response-320"
+    ? 0
+    : (greeting.mariadbCapabilities & response.mariadbCapabilities) >>> 0;
+  return { capabilities, mariadbCapabilities };
+}
+
 /** Offset of the lower capability bytes in a HandshakeV10 payload, or -1. */
 function greetingCapabilityOffset(payload: Uint8Array): number {
   if (payload.length === 0 || payload[0] !== 10) return -1;
@@ -828,6 +867,7 @@ export function readGreetingCapabilities(payload: Uint8Array): number | undefine
  * ```ts
  * import { clearGreetingCapabilities, readGreetingCapabilities } from "./handshake.ts";
  * import { Capability } from "./constants.ts";
+import type { CodecContext } from "./context.ts";
  * const hello = new Uint8Array([10, 0x35, 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0x20, 0x08]);
  * console.assert(clearGreetingCapabilities(hello, Capability.CLIENT_SSL | Capability.CLIENT_COMPRESS));
  * console.assert(readGreetingCapabilities(hello) === 0);

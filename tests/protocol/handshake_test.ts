@@ -7,6 +7,7 @@ import {
   type HandshakeResponse41,
   type HandshakeV10,
   isSslRequest,
+  negotiatedContext,
   parseHandshakeResponse,
   parseHandshakeResponse320,
   parseHandshakeResponse41,
@@ -623,4 +624,35 @@ Deno.test("parseHandshakeResponse() round-trips every captured first client pack
     }
   }
   assert.ok(count >= ALL_CAPTURES.length, `only ${count} responses`);
+});
+
+Deno.test("negotiatedContext() ANDs both sides' capabilities, MariaDB's only when both clear CLIENT_LONG_PASSWORD", () => {
+  const mariadb = parseHandshakeV10(MARIADB_GREETING);
+  const mysql2 = parseHandshakeResponse(payload("b-mysql2-login.txt", 1));
+  assert.deepEqual(negotiatedContext(mariadb, mysql2), {
+    capabilities: (0x81fff7fe & 0x08baf3ce) >>> 0,
+    mariadbCapabilities: MariaDbCapability.MARIADB_CLIENT_EXTENDED_METADATA,
+  });
+  const cli = parseHandshakeResponse(payload("b-cli-native-no-db.txt", 1));
+  assert.deepEqual(negotiatedContext(mariadb, cli), {
+    capabilities: 0x81fff7fe & 0x00bfa284,
+    mariadbCapabilities: 0x1d,
+  });
+  // The raw client sets CLIENT_LONG_PASSWORD: no MariaDB capabilities.
+  const old = parseHandshakeResponse(payload("b-raw-old-switch.txt", 1));
+  assert.equal(negotiatedContext(mariadb, old).mariadbCapabilities, 0);
+  const pre41 = parseHandshakeResponse(payload("b-raw-320-db.txt", 1));
+  const context = negotiatedContext(mariadb, pre41);
+  assert.equal(context.capabilities & Capability.CLIENT_PROTOCOL_41, 0);
+  assert.equal(context.mariadbCapabilities, 0);
+});
+
+Deno.test("serializeHandshakeResponse41() refuses fields after an unterminated auth response", () => {
+  const response = parseHandshakeResponse41(
+    hex(`${HEADER_41("08020000")} 7500 4142434445464748 00 6400`),
+  );
+  assert.throws(
+    () => serializeHandshakeResponse41({ ...response, authResponseUnterminated: true }),
+    /an unterminated authResponse ends the packet/,
+  );
 });
