@@ -9,8 +9,8 @@
  * fields keep their presence, and bytes after the last field are kept as `trailing`.
  * Parsed commands may share memory with the payload they came from.
  *
- * COM_CHANGE_USER is decoded with the handshake packets; here it stays an opaque body, like the
- * replication commands and MariaDB's COM_MULTI and COM_STMT_BULK_EXECUTE.
+ * COM_CHANGE_USER is decoded by `change_user.ts` (its layout is the handshake response's);
+ * replication commands and MariaDB's COM_MULTI and COM_STMT_BULK_EXECUTE stay an opaque body.
  *
  * @module
  */
@@ -29,6 +29,7 @@ import {
   type StatementInfo,
   writeParameterBlock,
 } from "./statement.ts";
+import { type ComChangeUser, parseComChangeUser, serializeComChangeUser } from "./change_user.ts";
 import { utf8Decode, utf8Encode, utf8Exact } from "./text.ts";
 import { type UnknownPacket, unknownPacket } from "./unknown.ts";
 import { PacketWriter } from "./writer.ts";
@@ -50,9 +51,8 @@ export const SIMPLE_COMMANDS = [
   "COM_RESET_CONNECTION",
 ] as const;
 
-/** Commands kept as an opaque body: replication, cloning, MariaDB's batching, COM_CHANGE_USER. */
+/** Commands kept as an opaque body: replication, cloning, MariaDB's batching. */
 export const OPAQUE_COMMANDS = [
-  "COM_CHANGE_USER",
   "COM_BINLOG_DUMP",
   "COM_TABLE_DUMP",
   "COM_CONNECT_OUT",
@@ -193,6 +193,7 @@ export type ClientCommand =
   | StatementIdCommand
   | ComStmtSendLongData
   | ComStmtExecute
+  | ComChangeUser
   | UnknownPacket;
 
 /**
@@ -283,6 +284,7 @@ export function parseCommand(
       : 0;
     return parseStmtExecute(payload, context, statements?.get(statementId));
   }
+  if (code === Command.COM_CHANGE_USER) return parseComChangeUser(payload, context);
   const reader = new PacketReader(payload, kind);
   reader.skip(1);
   if (isSimple(kind)) return withTrailing<SimpleCommand>({ kind }, reader);
@@ -380,6 +382,7 @@ function writeQuery(writer: PacketWriter, query: ComQuery, context: CodecContext
 export function serializeCommand(command: ClientCommand, context: CodecContext): Uint8Array {
   if (command.kind === "unknown") return command.bytes.slice();
   if (command.kind === "COM_STMT_EXECUTE") return serializeStmtExecute(command, context);
+  if (command.kind === "COM_CHANGE_USER") return serializeComChangeUser(command, context);
   const code = Command[command.kind];
   const writer = new PacketWriter(32);
   writer.u8(code);
@@ -523,6 +526,11 @@ export function summarizeCommand(command: ClientCommand): string {
       return `${name} stmt ${command.statementId} param ${command.parameterId} (${
         plural(command.data.length, "byte")
       })`;
+    case "COM_CHANGE_USER":
+      // Never the auth response: it is a password hash, or with clear-text plugins the password.
+      return `${name} user=${JSON.stringify(command.username)}${
+        command.schema ? ` db=${JSON.stringify(command.schema)}` : ""
+      }${command.authPluginName ? ` plugin=${command.authPluginName}` : ""}`;
     case "unknown":
       return `unknown command ${commandName(command.bytes[0] ?? 0)} (${
         plural(command.bytes.length, "byte")
