@@ -1,0 +1,34 @@
+/**
+ * A MySQL/MariaDB proxy that decodes every packet of the client/server protocol, for testing
+ * MySQL-backed software.
+ *
+ * As a library:
+ *
+ * ```ts ignore
+ * import { startProxy } from "./mod.ts";
+ * await using proxy = await startProxy({ listen: "127.0.0.1:0", server: "127.0.0.1:3306" });
+ * // point a MySQL client at proxy.hostname:proxy.port
+ * ```
+ *
+ * As a command line tool: `deno run -A mod.ts proxy --listen 127.0.0.1:3307 --server 127.0.0.1:3306`.
+ *
+ * @module
+ */
+
+export { type ProxyOptions, type ProxyServer, startProxy } from "./src/net/proxy.ts";
+export { type Endpoint, formatEndpoint, parseEndpoint } from "./src/net/endpoint.ts";
+export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./src/log.ts";
+export {
+  type ConnectionInfo,
+  type ConnectionTap,
+  createSessionTap,
+  type SessionTapOptions,
+} from "./src/session/tap.ts";
+export { type DecodedPacket, type Phase, SessionDecoder } from "./src/session/decoder.ts";
+export { PacketFramer } from "./src/protocol/framing.ts";
+export { main, VERSION } from "./src/cli/main.ts";
+
+if (import.meta.main) {
+  const { main } = await import("./src/cli/main.ts");
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,81 @@
+/**
+ * The command line: `deno run -A mod.ts <subcommand> [options]`.
+ *
+ * @module
+ */
+
+import { UsageError } from "./args.ts";
+import { PROXY_HELP, proxyCommand } from "./proxy.ts";
+
+/** The tool's version, printed by `--version` and written into recordings. */
+export const VERSION = "0.1.0";
+
+interface Subcommand {
+  summary: string;
+  help: string;
+  run(args: string[]): Promise<number>;
+}
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  proxy: {
+    summary: "relay clients to a server, decoding every packet (--trace prints them)",
+    help: PROXY_HELP,
+    run: proxyCommand,
+  },
+};
+
+/** Top-level help. */
+export function mainHelp(): string {
+  const width = Math.max(...Object.keys(SUBCOMMANDS).map((name) => name.length));
+  const lines = Object.entries(SUBCOMMANDS).map(([name, sub]) =>
+    `  ${name.padEnd(width)}  ${sub.summary}`
+  );
+  return `Usage: deno run -A mod.ts <command> [options]
+
+A MySQL/MariaDB proxy that decodes the client/server protocol.
+
+Commands:
+${lines.join("\n")}
+
+Run \`deno run -A mod.ts <command> --help\` for a command's options.
+Options: -h, --help  show this help;  --version  print the version
+`;
+}
+
+/**
+ * Runs the CLI; resolves to the exit status (0 ok, 1 runtime error, 2 usage error).
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * Deno.exit(await main(["proxy", "--help"]));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
+    console.log(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version") {
+    console.log(VERSION);
+    return 0;
+  }
+  const subcommand = SUBCOMMANDS[name];
+  if (!subcommand) {
+    console.error(`Unknown command "${name}".\n\n${mainHelp()}`);
+    return 2;
+  }
+  try {
+    return await subcommand.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(
+        `${name}: ${error.message}\nRun \`deno run -A mod.ts ${name} --help\` for usage.`,
+      );
+      return 2;
+    }
+    console.error(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * One proxied connection: dial the server, relay the greeting (with the capabilities the proxy
+ * cannot serve cleared), then relay both directions until either side ends.
+ *
+ * @module
+ */
+
+import { connect, type Endpoint, formatEndpoint } from "./endpoint.ts";
+import { closeQuietly, isClosedResource, pump, type PumpEnd, writeAll } from "./relay.ts";
+import type { Logger } from "../log.ts";
+import type { ConnectionInfo, ConnectionTap } from "../session/tap.ts";
+import { PacketFramer } from "../protocol/framing.ts";
+import { clearGreetingCapabilities } from "../protocol/handshake.ts";
+import { serializeErr } from "../protocol/generic.ts";
+import { Capability } from "../protocol/constants.ts";
+import { framePacket } from "../protocol/writer.ts";
+
+/**
+ * Capabilities the proxy clears in the server greeting, so clients neither start TLS nor
+ * compression, which the relay cannot decode yet.
+ */
+export const UNSUPPORTED_CAPABILITIES = Capability.CLIENT_SSL | Capability.CLIENT_COMPRESS |
+  Capability.CLIENT_ZSTD_COMPRESSION_ALGORITHM;
+
+/** Options of {@link handleConnection}. */
+export interface ConnectionOptions {
+  id: number;
+  server: Endpoint;
+  logger: Logger;
+  tap?: (info: ConnectionInfo) => ConnectionTap;
+  connectTimeoutMs: number;
+}
+
+/** A connection being served. */
+export interface ConnectionHandle {
+  /** Closes both sides now. */
+  close(): void;
+  /** Settles when the connection has ended and been logged; never rejects. */
+  done: Promise<void>;
+}
+
+/** Serves one accepted client connection. */
+export function handleConnection(client: Deno.Conn, options: ConnectionOptions): ConnectionHandle {
+  let upstream: Deno.Conn | undefined;
+  let closed = false;
+  const abort = new AbortController();
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    abort.abort(new Deno.errors.Interrupted("proxy is closing"));
+    closeQuietly(client);
+    if (upstream) closeQuietly(upstream);
+  };
+  const done = serve().catch((error) => {
+    options.logger.log("error", "connection-failed", `Connection failed: ${describeError(error)}`, {
+      connection: options.id,
+    });
+  }).finally(close);
+  return { close, done };
+
+  async function serve(): Promise<void> {
+    const { id, logger } = options;
+    const info: ConnectionInfo = {
+      id,
+      client: describeAddr(client.remoteAddr),
+      server: formatEndpoint(options.server),
+      openedAt: new Date(),
+    };
+    const started = performance.now();
+    logger.log("info", "connection-opened", `Connection from ${info.client}`, {
+      connection: id,
+      client: info.client,
+    });
+    try {
+      upstream = await connect(
+        options.server,
+        AbortSignal.any([abort.signal, AbortSignal.timeout(options.connectTimeoutMs)]),
+      );
+    } catch (error) {
+      if (closed) return;
+      const reason = describeError(error);
+      logger.log("warn", "server-unreachable", `Cannot reach server ${info.server}: ${reason}`, {
+        connection: id,
+        server: info.server,
+      });
+      await answerUnreachable(client, info.server, reason);
+      return;
+    }
+    const tap = guardTap(options.tap?.(info), logger, id);
+    let fromClient = 0;
+    let fromServer = 0;
+    const greeting = await relayGreeting(upstream, client, tap.server);
+    let ends: PumpEnd[];
+    if (greeting.kind === "ok") {
+      fromServer += greeting.bytes;
+      const serverToClient = pump(upstream, client, {
+        onChunk: tap.server,
+        onBytes: (n) => fromServer += n,
+      });
+      const clientToServer = pump(client, upstream, {
+        onChunk: tap.client,
+        onBytes: (n) => fromClient += n,
+      });
+      // An error on one side ends the other at once; a clean end (half-close) lets it finish.
+      const stopOnError = (end: PumpEnd) => {
+        if (end.kind !== "eof") close();
+        return end;
+      };
+      ends = await Promise.all([
+        clientToServer.then(stopOnError),
+        serverToClient.then(stopOnError),
+      ]);
+    } else {
+      ends = [greeting.end];
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const reason = closeReason(ends, closed);
+    tap.close(reason);
+    logger.log(
+      "info",
+      "connection-closed",
+      `Closed after ${seconds.toFixed(3)} s (${reason}): ${tap.commands} commands, ` +
+        `${formatBytes(fromClient)} from client, ${formatBytes(fromServer)} from server`,
+      {
+        connection: id,
+        seconds: Number(seconds.toFixed(6)),
+        reason,
+        commands: tap.commands,
+        bytesFromClient: fromClient,
+        bytesFromServer: fromServer,
+      },
+    );
+  }
+}
+
+type GreetingResult = { kind: "ok"; bytes: number } | { kind: "ended"; end: PumpEnd };
+
+/**
+ * Reads the server's first packet whole, clears the capabilities the proxy cannot serve, and
+ * forwards it. The greeting is small and sent before the client says anything, so holding it
+ * back until complete costs nothing.
+ */
+async function relayGreeting(
+  server: Deno.Conn,
+  client: Deno.Conn,
+  onChunk: (chunk: Uint8Array) => void,
+): Promise<GreetingResult> {
+  const framer = new PacketFramer({ maxPacketLength: 64 * 1024 });
+  const buffer = new Uint8Array(4096);
+  let pending = new Uint8Array(0);
+  let complete = false;
+  while (!complete) {
+    let count: number | null;
+    try {
+      count = await server.read(buffer);
+    } catch (error) {
+      return {
+        kind: "ended",
+        end: isClosedResource(error) ? { kind: "stopped" } : { kind: "read-error", error },
+      };
+    }
+    if (count === null) return { kind: "ended", end: { kind: "eof" } };
+    const joined = new Uint8Array(pending.length + count);
+    joined.set(pending);
+    joined.set(buffer.subarray(0, count), pending.length);
+    pending = joined;
+    try {
+      framer.push(buffer.subarray(0, count), (packet) => {
+        if (complete) return;
+        complete = true;
+        // The framer's view may be a copy; patch the bytes that will be forwarded.
+        clearGreetingCapabilities(
+          pending.subarray(4, 4 + packet.payload.length),
+          UNSUPPORTED_CAPABILITIES,
+        );
+      });
+    } catch {
+      // Not a MySQL greeting we can frame (or absurdly long): forward it as it is.
+      complete = true;
+    }
+  }
+  onChunk(pending);
+  try {
+    await writeAll(client, pending);
+  } catch (error) {
+    return {
+      kind: "ended",
+      end: isClosedResource(error) ? { kind: "stopped" } : { kind: "write-error", error },
+    };
+  }
+  return { kind: "ok", bytes: pending.length };
+}
+
+/**
+ * Tells a client that the server is unreachable the way a server refusing it would: an ERR packet
+ * in place of the greeting (sequence id 0), with the client library's own "can't connect" code.
+ */
+async function answerUnreachable(client: Deno.Conn, server: string, reason: string): Promise<void> {
+  const payload = serializeErr({
+    kind: "err",
+    code: 2003,
+    sqlState: "HY000",
+    message: `Can't connect to MySQL server on '${server}' through the proxy (${reason})`,
+  });
+  try {
+    await writeAll(client, framePacket(payload, 0));
+  } catch {
+    // The client left already.
+  }
+}
+
+/** Wraps a tap so a decoding failure costs a log line, never the connection. */
+function guardTap(
+  tap: ConnectionTap | undefined,
+  logger: Logger,
+  id: number,
+): Required<ConnectionTap> {
+  let broken = !tap;
+  const fail = (direction: string, error: unknown) => {
+    broken = true;
+    logger.log(
+      "warn",
+      "decode-failed",
+      `Cannot decode ${direction} bytes, forwarding goes on without decoding: ${
+        describeError(error)
+      }`,
+      { connection: id },
+    );
+  };
+  return {
+    client(chunk) {
+      if (broken) return;
+      try {
+        tap!.client(chunk);
+      } catch (error) {
+        fail("client", error);
+      }
+    },
+    server(chunk) {
+      if (broken) return;
+      try {
+        tap!.server(chunk);
+      } catch (error) {
+        fail("server", error);
+      }
+    },
+    get commands() {
+      return tap?.commands ?? 0;
+    },
+    close(reason) {
+      try {
+        tap?.close?.(reason);
+      } catch (error) {
+        fail("final", error);
+      }
+    },
+  };
+}
+
+function closeReason(ends: PumpEnd[], closedByProxy: boolean): string {
+  for (const end of ends) {
+    if (end.kind === "read-error" || end.kind === "write-error") {
+      return `${end.kind}: ${describeError(end.error)}`;
+    }
+  }
+  if (ends.some((end) => end.kind === "stopped") && closedByProxy) return "closed by proxy";
+  return "closed";
+}
+
+function describeAddr(addr: Deno.Addr): string {
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    return addr.hostname.includes(":")
+      ? `[${addr.hostname}]:${addr.port}`
+      : `${addr.hostname}:${addr.port}`;
+  }
+  return "unix";
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}
+
+/** `1.4 KiB`, `20.0 MiB`, `312 B`. */
+export function formatBytes(count: number): string {
+  if (count < 1024) return `${count} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = count / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,139 @@
+/**
+ * The transparent proxy: accepts MySQL clients, dials the server for each, relays bytes unchanged
+ * in both directions and lets a decoder watch them.
+ *
+ * @module
+ */
+
+import {
+  type Endpoint,
+  formatEndpoint,
+  listen,
+  listenerEndpoint,
+  parseEndpoint,
+} from "./endpoint.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import { handleConnection } from "./connection.ts";
+import type { ConnectionInfo, ConnectionTap } from "../session/tap.ts";
+
+/** Options of {@link startProxy}. */
+export interface ProxyOptions {
+  /** Where clients connect: `HOST:PORT` or `unix:/path`. Default `127.0.0.1:3307`; port 0 picks one. */
+  listen?: string | Endpoint;
+  /** The MySQL server: `HOST:PORT` or `unix:/path`. Default `127.0.0.1:3306`. */
+  server?: string | Endpoint;
+  /** Receives connection events and decode problems. Default: silent. */
+  logger?: Logger;
+  /** Creates the decoder that watches each connection's bytes (see `src/session/tap.ts`). */
+  tap?: (info: ConnectionInfo) => ConnectionTap;
+  /** Milliseconds to wait for the server's TCP connect before answering the client with an ERR. */
+  connectTimeoutMs?: number;
+}
+
+/** A running proxy. */
+export interface ProxyServer extends AsyncDisposable {
+  /** The address it listens on (with the real port when 0 was asked). */
+  readonly endpoint: Endpoint;
+  /** TCP host name, or the socket path for unix listeners. */
+  readonly hostname: string;
+  /** TCP port (0 for unix listeners). */
+  readonly port: number;
+  /** Connections currently open. */
+  readonly activeConnections: number;
+  /** Stops accepting and waits until every open connection has ended by itself. */
+  drain(): Promise<void>;
+  /** Stops accepting and closes every connection now. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a proxy. Resolves once it listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { startProxy } from "./proxy.ts";
+ * await using proxy = await startProxy({ listen: "127.0.0.1:0", server: "127.0.0.1:3306" });
+ * console.log(`connect to port ${proxy.port}`);
+ * ```
+ */
+export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServer> {
+  const listenAt = toEndpoint(options.listen ?? "127.0.0.1:3307");
+  const server = toEndpoint(options.server ?? "127.0.0.1:3306");
+  const logger = options.logger ?? silentLogger;
+  const listener = await listen(listenAt);
+  const endpoint = listenerEndpoint(listener);
+  const connections = new Map<number, { close(): void; done: Promise<void> }>();
+  let nextId = 0;
+  let accepting = true;
+
+  const acceptLoop = (async () => {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (!accepting) return;
+        // EMFILE and friends: say so, back off briefly, keep serving the connections we have.
+        logger.log("error", "accept-failed", `Cannot accept a connection: ${describe(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      const id = ++nextId;
+      const handle = handleConnection(conn, {
+        id,
+        server,
+        logger,
+        tap: options.tap,
+        connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      });
+      connections.set(id, handle);
+      handle.done.finally(() => connections.delete(id));
+    }
+  })();
+
+  const stopAccepting = async () => {
+    if (!accepting) return;
+    accepting = false;
+    try {
+      listener.close();
+    } catch {
+      // already closed
+    }
+    await acceptLoop;
+    if (endpoint.transport === "unix") await Deno.remove(endpoint.path).catch(() => {});
+  };
+
+  const close = async () => {
+    await stopAccepting();
+    for (const connection of connections.values()) connection.close();
+    await Promise.all([...connections.values()].map((c) => c.done));
+  };
+
+  return {
+    endpoint,
+    hostname: endpoint.transport === "tcp" ? endpoint.hostname : endpoint.path,
+    port: endpoint.transport === "tcp" ? endpoint.port : 0,
+    get activeConnections() {
+      return connections.size;
+    },
+    async drain() {
+      await stopAccepting();
+      while (connections.size > 0) {
+        await Promise.all([...connections.values()].map((c) => c.done));
+      }
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+function toEndpoint(value: string | Endpoint): Endpoint {
+  return typeof value === "string" ? parseEndpoint(value) : value;
+}
+
+/** A short description of an error for a log line. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export { formatEndpoint };

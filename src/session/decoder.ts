@@ -1,0 +1,766 @@
+/**
+ * The per-connection state machine: (state, packet, direction) -> decoded message.
+ *
+ * A packet's first byte means different things in different places (0xFE is an EOF, an OK, or an
+ * AuthSwitchRequest; 0xFB is NULL in a row and LOCAL INFILE as a response), so every packet is
+ * classified by where the connection is, never by its first byte alone. Transitions use only
+ * cheap, robust facts (header byte, length, status flags); a packet whose body does not decode
+ * becomes `kind: "unknown"` with the reason, and the state machine still moves on.
+ *
+ * @module
+ */
+
+import { Capability, Command, ServerStatus } from "../protocol/constants.ts";
+import type { CodecContext } from "../protocol/context.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import {
+  negotiatedContext,
+  parseHandshakeResponse,
+  parseHandshakeV10,
+} from "../protocol/handshake.ts";
+import {
+  isProgressReport,
+  parseEof,
+  parseErr,
+  parseOk,
+  parseProgressReport,
+} from "../protocol/generic.ts";
+import {
+  parseAuthMoreData,
+  parseAuthNextFactor,
+  parseAuthSwitchRequest,
+  parseAuthSwitchResponse,
+} from "../protocol/auth.ts";
+import {
+  parseColumnCount,
+  parseColumnDefinition320,
+  parseColumnDefinition41,
+  parseLocalInfileData,
+  parseLocalInfileRequest,
+  parseStatistics,
+  parseStmtPrepareOk,
+  parseTextRow,
+} from "../protocol/resultset.ts";
+import { parseBinaryRow } from "../protocol/binary.ts";
+import { parseCommand } from "../protocol/commands.ts";
+import { boundParameterTypes } from "../protocol/statement.ts";
+import { unknownPacket } from "../protocol/unknown.ts";
+import type { Packet } from "../protocol/framing.ts";
+import type { HandshakeV10 } from "../protocol/handshake.ts";
+import type { Exchange, PreparedStatement, ResponseShape } from "./exchange.ts";
+import type { ClientMessage, ColumnDefinition, ServerMessage } from "./messages.ts";
+
+/** Which way a packet travels. */
+export type Direction = "client" | "server";
+
+/** Where a connection is in the protocol. */
+export type Phase =
+  /** Waiting for the server's greeting. */
+  | "greeting"
+  /** Waiting for the client's HandshakeResponse (or SSLRequest). */
+  | "login"
+  /** Authenticating: auth switches, more data, until OK or ERR. */
+  | "auth"
+  /** Authenticated: commands and their responses. */
+  | "command"
+  /** The rest of the stream is not decodable as plain packets (TLS, compression, a lost track). */
+  | "opaque"
+  /** The connection has ended (COM_QUIT sent, or authentication failed). */
+  | "closed";
+
+/** One decoded packet with the context needed to understand it. */
+export interface DecodedPacket {
+  direction: Direction;
+  /** Sequence id of the (first frame of the) packet. */
+  sequenceId: number;
+  /** Payload bytes (of all frames, for continued packets). */
+  length: number;
+  /** The decoded message. Byte fields may be views into the read buffer. */
+  message: ClientMessage | ServerMessage;
+  /** The command a server packet answers, or the command a client packet is. */
+  exchange?: Exchange;
+  /** Set on the packet that ends a result set (EOF/OK after rows) or the whole response. */
+  ends?: "result-set" | "response";
+  /** On authentication packets: the auth plugin in effect, to interpret the auth data. */
+  authPlugin?: string;
+}
+
+/** Options of {@link SessionDecoder}. */
+export interface SessionDecoderOptions {
+  /** Called once when decoding stops for the rest of the connection, with the reason. */
+  onOpaque?: (reason: string) => void;
+}
+
+const NO_RESPONSE = new Set<number>([
+  Command.COM_QUIT,
+  Command.COM_STMT_CLOSE,
+  Command.COM_STMT_SEND_LONG_DATA,
+]);
+
+const RESPONSE_SHAPE: Partial<Record<number, ResponseShape>> = {
+  [Command.COM_QUERY]: "text-resultset",
+  [Command.COM_PROCESS_INFO]: "text-resultset",
+  [Command.COM_STMT_EXECUTE]: "binary-resultset",
+  [Command.COM_STMT_FETCH]: "binary-rows",
+  [Command.COM_STMT_PREPARE]: "prepare",
+  [Command.COM_FIELD_LIST]: "field-list",
+  [Command.COM_STATISTICS]: "statistics",
+  [Command.COM_CHANGE_USER]: "auth",
+  [Command.COM_BINLOG_DUMP]: "binlog",
+  [Command.COM_BINLOG_DUMP_GTID]: "binlog",
+};
+
+/** MariaDB's COM_STMT_EXECUTE id meaning "the statement prepared last" (used when pipelining). */
+const LAST_PREPARED_STATEMENT = 0xffffffff;
+
+/**
+ * Decodes one connection, packet by packet, from both directions.
+ *
+ * @example
+ * ```ts ignore
+ * import { SessionDecoder } from "./decoder.ts";
+ * const decoder = new SessionDecoder();
+ * const greeting = decoder.server({ sequenceId: 0, lastSequenceId: 0, frames: 1, payload });
+ * console.log(greeting.message.kind); // "handshake-v10"
+ * ```
+ */
+export class SessionDecoder {
+  #phase: Phase = "greeting";
+  #context: CodecContext = { capabilities: Capability.CLIENT_PROTOCOL_41, mariadbCapabilities: 0 };
+  #serverGreeting: HandshakeV10 | undefined;
+  #compressAfterAuth = false;
+  #framed = true;
+  #pending: Exchange[] = [];
+  #statements = new Map<number, PreparedStatement>();
+  #lastPrepared: number | undefined;
+  #commands = 0;
+  #authPlugin = "";
+  #options: SessionDecoderOptions;
+
+  constructor(options: SessionDecoderOptions = {}) {
+    this.#options = options;
+  }
+
+  /** Whether the streams still carry plain MySQL packets (false after TLS or compression starts). */
+  get framed(): boolean {
+    return this.#framed;
+  }
+
+  /** Where the connection is. */
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  /** Capabilities both sides agreed on (valid once the client answered the greeting). */
+  get context(): Readonly<CodecContext> {
+    return this.#context;
+  }
+
+  /** Commands seen so far. */
+  get commands(): number {
+    return this.#commands;
+  }
+
+  /** The auth plugin in use (from the greeting, the response, or the last auth switch). */
+  get authPlugin(): string {
+    return this.#authPlugin;
+  }
+
+  /** Prepared statements open on this connection, by server-assigned id. */
+  get statements(): ReadonlyMap<number, PreparedStatement> {
+    return this.#statements;
+  }
+
+  /** Commands sent whose response has not ended yet, oldest first. */
+  get pending(): readonly Exchange[] {
+    return this.#pending;
+  }
+
+  /**
+   * Stops decoding. `framed` says whether the bytes still come as plain packets (a lost track)
+   * or not at all (TLS, compression): then there is nothing left to decode.
+   */
+  #goOpaque(reason: string, framed = true): void {
+    if (this.#phase === "opaque") return;
+    this.#phase = "opaque";
+    this.#framed = framed;
+    this.#pending = [];
+    this.#options.onOpaque?.(reason);
+  }
+
+  /** Decodes a packet the client sent. */
+  client(packet: Packet): DecodedPacket {
+    const decoded = (message: ClientMessage, exchange?: Exchange, ends?: DecodedPacket["ends"]) =>
+      result("client", packet, message, exchange, ends);
+    const { payload } = packet;
+    switch (this.#phase) {
+      case "login":
+        return this.#withPlugin(decoded(this.#login(payload)));
+      case "auth":
+        return this.#withPlugin(decoded(guard(payload, () => parseAuthSwitchResponse(payload))));
+      case "command": {
+        const head = this.#pending[0];
+        if (head && head.stage === "infile-data") {
+          // LOCAL INFILE: the client streams the file; an empty packet ends it.
+          if (payload.length === 0) head.stage = "infile-result";
+          return decoded(guard(payload, () => parseLocalInfileData(payload)), head);
+        }
+        if (head && head.shape === "auth") {
+          return this.#withPlugin(
+            decoded(guard(payload, () => parseAuthSwitchResponse(payload)), head),
+          );
+        }
+        return this.#command(packet);
+      }
+      case "opaque":
+        // A client command always starts at sequence id 0: a chance to pick up the thread again.
+        if (packet.sequenceId === 0 && this.#resynchronizable()) {
+          this.#phase = "command";
+          this.#pending = [];
+          return this.#command(packet);
+        }
+        return decoded(unknownPacket(payload, "not decoded: the stream is opaque"));
+      default:
+        return decoded(unknownPacket(payload, `client packet in phase ${this.#phase}`));
+    }
+  }
+
+  /** Decodes a packet the server sent. */
+  server(packet: Packet): DecodedPacket {
+    const { payload } = packet;
+    switch (this.#phase) {
+      case "greeting":
+        return result("server", packet, this.#greeting(payload));
+      case "auth":
+        return this.#authResponse(packet, this.#pending[0]);
+      case "command": {
+        const exchange = this.#pending[0];
+        if (!exchange) {
+          // Servers speak unprompted only to say goodbye (an ERR before closing, e.g. a timeout).
+          const message = payload[0] === 0xff
+            ? guard(payload, () => parseErr(payload, this.#context))
+            : unknownPacket(payload, "server packet with no command pending");
+          return result("server", packet, message);
+        }
+        return this.#response(packet, exchange);
+      }
+      default:
+        return result(
+          "server",
+          packet,
+          unknownPacket(payload, `not decoded: server packet in phase ${this.#phase}`),
+        );
+    }
+  }
+
+  #greeting(payload: Uint8Array): ServerMessage {
+    if (payload[0] === 0xff) {
+      // Refused before the handshake ("Too many connections", "Host is blocked").
+      this.#phase = "closed";
+      return guard(payload, () => parseErr(payload, this.#context));
+    }
+    if (payload[0] !== 10) {
+      this.#goOpaque(`protocol version ${payload[0]} is not supported`);
+      return unknownPacket(payload, `greeting with protocol version ${payload[0]}`);
+    }
+    this.#phase = "login";
+    const message = guard(payload, () => parseHandshakeV10(payload));
+    if (message.kind === "handshake-v10") {
+      this.#serverGreeting = message;
+      this.#authPlugin = message.authPluginName ?? "";
+    }
+    return message;
+  }
+
+  #login(payload: Uint8Array): ClientMessage {
+    const message = guard(payload, () => parseHandshakeResponse(payload));
+    switch (message.kind) {
+      case "ssl-request":
+        this.#goOpaque("the client started TLS, which this connection does not terminate", false);
+        return message;
+      case "handshake-response-41":
+      case "handshake-response-320": {
+        if (this.#serverGreeting) {
+          this.#context = negotiatedContext(this.#serverGreeting, message);
+        }
+        if (message.kind === "handshake-response-41" && message.authPluginName) {
+          this.#authPlugin = message.authPluginName;
+        }
+        this.#compressAfterAuth = (this.#context.capabilities & Capability.CLIENT_COMPRESS) !== 0;
+        this.#phase = "auth";
+        return message;
+      }
+      default:
+        this.#phase = "auth";
+        return message;
+    }
+  }
+
+  /** A server packet during authentication (login or COM_CHANGE_USER). */
+  #authResponse(packet: Packet, exchange: Exchange | undefined): DecodedPacket {
+    const { payload } = packet;
+    const context = this.#context;
+    let message: ServerMessage;
+    let ends: DecodedPacket["ends"];
+    switch (payload[0]) {
+      case 0x00:
+        message = guard(payload, () => parseOk(payload, context));
+        ends = "response";
+        this.#authDone(exchange, true);
+        break;
+      case 0xff:
+        message = guard(payload, () => parseErr(payload, context));
+        ends = "response";
+        this.#authDone(exchange, false);
+        break;
+      case 0xfe:
+        message = guard(payload, () => parseAuthSwitchRequest(payload));
+        if (message.kind === "auth-switch-request") this.#authPlugin = message.pluginName;
+        break;
+      default:
+        if (
+          payload[0] === 0x02 && (context.capabilities & Capability.MULTI_FACTOR_AUTHENTICATION)
+        ) {
+          message = guard(payload, () => parseAuthNextFactor(payload));
+          if (message.kind === "auth-next-factor") this.#authPlugin = message.pluginName;
+        } else {
+          // 0x01 + data; MariaDB also sends plugin data with no header (dialog questions).
+          message = guard(payload, () => parseAuthMoreData(payload));
+        }
+    }
+    return this.#withPlugin(result("server", packet, message, exchange, ends));
+  }
+
+  #withPlugin(packet: DecodedPacket): DecodedPacket {
+    packet.authPlugin = this.#authPlugin;
+    return packet;
+  }
+
+  #authDone(exchange: Exchange | undefined, success: boolean): void {
+    if (exchange) {
+      // COM_CHANGE_USER: the session is reset either way (prepared statements are gone), and
+      // after a failure the server closes the connection.
+      exchange.done = true;
+      this.#pending.shift();
+      this.#statements.clear();
+      this.#lastPrepared = undefined;
+      this.#phase = success ? "command" : "closed";
+      return;
+    }
+    if (!success) {
+      this.#phase = "closed";
+      return;
+    }
+    this.#phase = "command";
+    if (this.#compressAfterAuth) {
+      this.#goOpaque(
+        "the client negotiated compression, which this connection does not decode",
+        false,
+      );
+    }
+  }
+
+  #command(packet: Packet): DecodedPacket {
+    const { payload } = packet;
+    this.#commands++;
+    const code = payload[0];
+    const message = guard(payload, () => parseCommand(payload, this.#context, this.#lookup));
+    if (message.kind === "COM_CHANGE_USER" && message.authPluginName) {
+      this.#authPlugin = message.authPluginName;
+    }
+    if (payload.length > 0 && NO_RESPONSE.has(code)) {
+      this.#afterNoResponse(message);
+      return result("client", packet, message);
+    }
+    const shape = RESPONSE_SHAPE[code] ?? "ok";
+    const exchange: Exchange = {
+      index: this.#commands,
+      command: message as Exchange["command"],
+      shape,
+      stage: "first",
+      columns: [],
+      columnCount: 0,
+      rows: 0,
+      results: 0,
+      done: false,
+    };
+    if (
+      message.kind === "COM_STMT_EXECUTE" || message.kind === "COM_STMT_FETCH" ||
+      message.kind === "COM_STMT_RESET"
+    ) {
+      exchange.statement = this.#statementFor(message.statementId);
+      if (message.kind === "COM_STMT_EXECUTE" && exchange.statement) {
+        const types = boundParameterTypes(message);
+        if (types) exchange.statement.previousTypes = types;
+        exchange.statement.longDataParameters.clear();
+      }
+      if (message.kind === "COM_STMT_RESET" && exchange.statement) {
+        exchange.statement.longDataParameters.clear();
+      }
+      if (message.kind === "COM_STMT_FETCH" && exchange.statement) {
+        exchange.columns = exchange.statement.columns;
+        exchange.columnCount = exchange.columns.length;
+        exchange.stage = "rows";
+      }
+    }
+    this.#pending.push(exchange);
+    return result("client", packet, message, exchange);
+  }
+
+  #afterNoResponse(message: ClientMessage): void {
+    switch (message.kind) {
+      case "COM_QUIT":
+        this.#phase = "closed";
+        break;
+      case "COM_STMT_CLOSE":
+        this.#statements.delete(message.statementId);
+        break;
+      case "COM_STMT_SEND_LONG_DATA":
+        this.#statementFor(message.statementId)?.longDataParameters.add(message.parameterId);
+        break;
+    }
+  }
+
+  /** How the command codec finds a statement's parameter count and previous types. */
+  #lookup = { get: (id: number) => this.#statementFor(id) };
+
+  #statementFor(id: number): PreparedStatement | undefined {
+    if (id === LAST_PREPARED_STATEMENT && this.#lastPrepared !== undefined) {
+      return this.#statements.get(this.#lastPrepared);
+    }
+    return this.#statements.get(id);
+  }
+
+  #resynchronizable(): boolean {
+    // TLS and compression never come back to plain packets; a lost track can.
+    return this.#framed && this.#serverGreeting !== undefined;
+  }
+
+  /** A server packet answering `exchange`. */
+  #response(packet: Packet, exchange: Exchange): DecodedPacket {
+    const { payload } = packet;
+    if (!exchange.statement && exchange.command.kind === "COM_STMT_EXECUTE") {
+      // Execute-direct (MariaDB): the EXECUTE for "the last statement" was sent before the
+      // PREPARE_OK came back; by its response the statement is known.
+      exchange.statement = this.#statementFor(exchange.command.statementId);
+    }
+    const context = this.#context;
+    const first = payload[0];
+    const finish = (message: ServerMessage, ends: DecodedPacket["ends"] = "response") => {
+      if (ends === "response") this.#finish(exchange, message);
+      return result("server", packet, message, exchange, ends);
+    };
+    if (first === 0xff) {
+      if (isProgressReport(payload, context)) {
+        return result(
+          "server",
+          packet,
+          guard(payload, () => parseProgressReport(payload)),
+          exchange,
+        );
+      }
+      return finish(guard(payload, () => parseErr(payload, context)));
+    }
+    switch (exchange.shape) {
+      case "auth":
+        return this.#authResponse(packet, exchange);
+      case "statistics":
+        return finish(guard(payload, () => parseStatistics(payload)));
+      case "ok":
+        return finish(this.#terminal(payload));
+      case "binlog":
+        if (first === 0xfe && payload.length < 9) return finish(this.#terminal(payload));
+        return result(
+          "server",
+          packet,
+          unknownPacket(payload, "replication event (not decoded)"),
+          exchange,
+        );
+      case "prepare":
+        return this.#prepareResponse(packet, exchange);
+      case "field-list":
+        if (this.#isEnd(payload)) return finish(this.#terminal(payload));
+        return result("server", packet, this.#columnDefinition(payload), exchange);
+      default:
+        return this.#resultSet(packet, exchange);
+    }
+  }
+
+  /** Text and binary result sets, possibly several, possibly after a LOCAL INFILE. */
+  #resultSet(packet: Packet, exchange: Exchange): DecodedPacket {
+    const { payload } = packet;
+    const context = this.#context;
+    const at = (message: ServerMessage, ends?: DecodedPacket["ends"]) =>
+      result("server", packet, message, exchange, ends);
+    switch (exchange.stage) {
+      case "first":
+      case "infile-result": {
+        if (payload[0] === 0x00) {
+          return at(
+            this.#endOfResult(exchange, guard(payload, () => parseOk(payload, context))),
+            this.#endKind(exchange),
+          );
+        }
+        if (
+          payload[0] === 0xfb && exchange.shape === "text-resultset" && exchange.stage === "first"
+        ) {
+          exchange.stage = "infile-data";
+          return at(guard(payload, () => parseLocalInfileRequest(payload)));
+        }
+        const message = guard(payload, () => parseColumnCount(payload, context));
+        if (message.kind !== "column-count") {
+          this.#goOpaque(`cannot read a column count: ${message.reason}`);
+          return at(message);
+        }
+        exchange.columnCount = Number(message.count);
+        exchange.columns = [];
+        exchange.rows = 0;
+        if (message.metadataFollows === 0) {
+          // MariaDB's metadata cache: the columns are those the statement had last time.
+          exchange.columns = exchange.statement?.columns ?? [];
+          exchange.stage = this.#deprecateEof() ? "rows" : "columns-eof";
+        } else {
+          exchange.stage = exchange.columnCount > 0 ? "column-definitions" : "rows";
+        }
+        return at(message);
+      }
+      case "column-definitions": {
+        const message = this.#columnDefinition(payload);
+        exchange.columns.push(message.kind === "unknown" ? placeholderColumn() : message);
+        if (exchange.columns.length >= exchange.columnCount) {
+          if (exchange.statement && exchange.shape === "binary-resultset") {
+            exchange.statement.columns = exchange.columns;
+          }
+          exchange.stage = this.#deprecateEof() ? "rows" : "columns-eof";
+        }
+        return at(message);
+      }
+      case "columns-eof": {
+        const message = this.#terminal(payload);
+        exchange.stage = "rows";
+        const status = statusOf(message);
+        if (
+          status !== undefined && (status & ServerStatus.SERVER_STATUS_CURSOR_EXISTS) !== 0 &&
+          exchange.shape === "binary-resultset"
+        ) {
+          // A cursor was opened: rows come later, through COM_STMT_FETCH.
+          this.#finish(exchange, message);
+          return at(message, "response");
+        }
+        return at(message);
+      }
+      case "rows": {
+        if (this.#isEnd(payload)) {
+          const message = this.#terminal(payload);
+          return at(this.#endOfResult(exchange, message), this.#endKind(exchange));
+        }
+        exchange.rows++;
+        const binary = exchange.shape !== "text-resultset";
+        const message = binary
+          ? guard(payload, () => parseBinaryRow(payload, exchange.columns))
+          : guard(payload, () => parseTextRow(payload, exchange.columnCount));
+        return at(message);
+      }
+      default:
+        return at(unknownPacket(payload, `server packet while the client sends a file`));
+    }
+  }
+
+  /** Handles the OK/EOF that ends a result (or an OK answering the command). */
+  #endOfResult(exchange: Exchange, message: ServerMessage): ServerMessage {
+    exchange.results++;
+    const status = statusOf(message);
+    if (
+      status !== undefined && (status & ServerStatus.SERVER_MORE_RESULTS_EXISTS) !== 0 &&
+      exchange.shape !== "binary-rows"
+    ) {
+      exchange.stage = "first";
+      return message;
+    }
+    this.#finish(exchange, message);
+    return message;
+  }
+
+  #endKind(exchange: Exchange): DecodedPacket["ends"] {
+    return exchange.done ? "response" : "result-set";
+  }
+
+  #prepareResponse(packet: Packet, exchange: Exchange): DecodedPacket {
+    const { payload } = packet;
+    const context = this.#context;
+    const at = (message: ServerMessage, ends?: DecodedPacket["ends"]) =>
+      result("server", packet, message, exchange, ends);
+    const statement = exchange.statement;
+    switch (exchange.stage) {
+      case "first": {
+        const message = guard(payload, () => parseStmtPrepareOk(payload, context));
+        if (message.kind !== "stmt-prepare-ok") {
+          this.#finish(exchange, message);
+          return at(message, "response");
+        }
+        const sql = exchange.command.kind === "COM_STMT_PREPARE" ? exchange.command.sql : "";
+        const prepared: PreparedStatement = {
+          id: message.statementId,
+          sql,
+          parameterCount: message.numParams,
+          columnCount: message.numColumns,
+          parameters: [],
+          columns: [],
+          longDataParameters: new Set(),
+        };
+        this.#statements.set(prepared.id, prepared);
+        this.#lastPrepared = prepared.id;
+        exchange.statement = prepared;
+        const metadata = message.metadataFollows !== 0;
+        if (metadata && prepared.parameterCount > 0) exchange.stage = "prepare-parameters";
+        else if (metadata && prepared.columnCount > 0) exchange.stage = "prepare-columns";
+        else {
+          this.#finish(exchange, message);
+          return at(message, "response");
+        }
+        return at(message);
+      }
+      case "prepare-parameters":
+      case "prepare-columns": {
+        const message = this.#columnDefinition(payload);
+        const column = message.kind === "unknown" ? placeholderColumn() : message;
+        const list = exchange.stage === "prepare-parameters"
+          ? statement!.parameters
+          : statement!.columns;
+        const expected = exchange.stage === "prepare-parameters"
+          ? statement!.parameterCount
+          : statement!.columnCount;
+        list.push(column);
+        if (list.length >= expected) {
+          if (!this.#deprecateEof()) {
+            exchange.stage = exchange.stage === "prepare-parameters"
+              ? "prepare-parameters-eof"
+              : "prepare-columns-eof";
+          } else if (exchange.stage === "prepare-parameters" && statement!.columnCount > 0) {
+            exchange.stage = "prepare-columns";
+          } else {
+            this.#finish(exchange, message);
+            return at(message, "response");
+          }
+        }
+        return at(message);
+      }
+      default: {
+        // prepare-parameters-eof / prepare-columns-eof
+        const message = this.#terminal(payload);
+        if (exchange.stage === "prepare-parameters-eof" && statement!.columnCount > 0) {
+          exchange.stage = "prepare-columns";
+          return at(message);
+        }
+        this.#finish(exchange, message);
+        return at(message, "response");
+      }
+    }
+  }
+
+  #columnDefinition(payload: Uint8Array): ColumnDefinition | ReturnType<typeof unknownPacket> {
+    const context = this.#context;
+    return (context.capabilities & Capability.CLIENT_PROTOCOL_41) !== 0
+      ? guard(payload, () => parseColumnDefinition41(payload, context))
+      : guard(payload, () => parseColumnDefinition320(payload));
+  }
+
+  /** Whether a packet in a row or column-definition stream is the terminating EOF/OK. */
+  #isEnd(payload: Uint8Array): boolean {
+    if (payload[0] !== 0xfe) return false;
+    // A row may start with 0xFE only as an 8-byte length prefix, so it is at least 9 bytes; with
+    // CLIENT_DEPRECATE_EOF the terminating OK can be longer (info, session state) but never 16 MiB.
+    return this.#deprecateEof() ? payload.length < 0xffffff : payload.length < 9;
+  }
+
+  #deprecateEof(): boolean {
+    return (this.#context.capabilities & Capability.CLIENT_DEPRECATE_EOF) !== 0;
+  }
+
+  /** An OK, EOF or ERR where a response may end. */
+  #terminal(payload: Uint8Array): ServerMessage {
+    const context = this.#context;
+    switch (payload[0]) {
+      case 0x00:
+        return guard(payload, () => parseOk(payload, context));
+      case 0xff:
+        return guard(payload, () => parseErr(payload, context));
+      case 0xfe:
+        return payload.length < 9 && !this.#deprecateEof()
+          ? guard(payload, () => parseEof(payload, context))
+          : guard(payload, () => parseOk(payload, context));
+      default:
+        return unknownPacket(
+          payload,
+          `header 0x${hex(payload[0])} where OK, EOF or ERR was expected`,
+        );
+    }
+  }
+
+  #finish(exchange: Exchange, message: ServerMessage): void {
+    exchange.done = true;
+    const index = this.#pending.indexOf(exchange);
+    if (index >= 0) this.#pending.splice(index, 1);
+    const succeeded = message.kind === "ok" || message.kind === "eof";
+    if (exchange.command.kind === "COM_RESET_CONNECTION" && succeeded) {
+      this.#statements.clear();
+      this.#lastPrepared = undefined;
+    }
+  }
+}
+
+function result(
+  direction: Direction,
+  packet: Packet,
+  message: ClientMessage | ServerMessage,
+  exchange?: Exchange,
+  ends?: DecodedPacket["ends"],
+): DecodedPacket {
+  const decoded: DecodedPacket = {
+    direction,
+    sequenceId: packet.sequenceId,
+    length: packet.payload.length,
+    message,
+  };
+  if (exchange) decoded.exchange = exchange;
+  if (ends) decoded.ends = ends;
+  return decoded;
+}
+
+/** Runs a parser; a packet that does not decode becomes `unknown` with the parser's reason. */
+function guard<T>(payload: Uint8Array, parse: () => T): T | ReturnType<typeof unknownPacket> {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof ProtocolError || error instanceof RangeError) {
+      return unknownPacket(payload, error.message);
+    }
+    throw error;
+  }
+}
+
+function statusOf(message: ServerMessage): number | undefined {
+  return message.kind === "ok" || message.kind === "eof" ? message.statusFlags : undefined;
+}
+
+/** Stands in for a column definition that did not decode, so row decoding can go on. */
+function placeholderColumn(): ColumnDefinition {
+  return {
+    kind: "column-definition",
+    catalog: "def",
+    schema: "",
+    table: "",
+    orgTable: "",
+    name: "?",
+    orgName: "",
+    characterSet: 63,
+    columnLength: 0,
+    type: 0xfd,
+    flags: 0,
+    decimals: 0,
+  };
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, "0");
+}

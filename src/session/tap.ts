@@ -1,0 +1,85 @@
+/**
+ * The seam between the relay and the decoder: a tap sees every byte of one connection, in order,
+ * before the bytes are forwarded.
+ *
+ * @module
+ */
+
+import { type Packet, PacketFramer } from "../protocol/framing.ts";
+import { type DecodedPacket, SessionDecoder } from "./decoder.ts";
+
+/** What the proxy knows about a connection when it opens. */
+export interface ConnectionInfo {
+  /** Sequential id within this proxy, from 1. */
+  id: number;
+  /** The client's address (`127.0.0.1:51234` or `unix`). */
+  client: string;
+  /** The server this connection is relayed to. */
+  server: string;
+  /** When the client connected. */
+  openedAt: Date;
+}
+
+/** Watches one connection's byte streams. */
+export interface ConnectionTap {
+  /** Bytes from the client, before they are forwarded. Views are valid only during the call. */
+  client(chunk: Uint8Array): void;
+  /** Bytes from the server, before they are forwarded. Views are valid only during the call. */
+  server(chunk: Uint8Array): void;
+  /** Commands decoded so far. */
+  readonly commands: number;
+  /** The connection ended. */
+  close?(reason: string): void;
+}
+
+/** Options of {@link createSessionTap}. */
+export interface SessionTapOptions {
+  /** Receives every decoded packet, in wire order. Byte fields are valid only during the call. */
+  onPacket?: (packet: DecodedPacket) => void;
+  /** Decoding stopped for the rest of the connection (TLS, compression, a lost track). */
+  onOpaque?: (reason: string) => void;
+  /** Largest packet reassembled for decoding; larger ones stop decoding. Default 1 GiB. */
+  maxPacketLength?: number;
+}
+
+/**
+ * A tap that frames both directions and runs them through a {@link SessionDecoder}.
+ *
+ * @example
+ * ```ts
+ * import { createSessionTap } from "./tap.ts";
+ * const kinds: string[] = [];
+ * const tap = createSessionTap({ onPacket: (p) => kinds.push(p.message.kind) });
+ * tap.server(new Uint8Array([1, 0, 0, 0, 0xff])); // a 1-byte packet: not a greeting
+ * console.assert(kinds.length === 1);
+ * ```
+ */
+export function createSessionTap(options: SessionTapOptions = {}): ConnectionTap & {
+  readonly decoder: SessionDecoder;
+} {
+  const decoder = new SessionDecoder({ onOpaque: options.onOpaque });
+  const framerOptions = { maxPacketLength: options.maxPacketLength };
+  const clientFramer = new PacketFramer(framerOptions);
+  const serverFramer = new PacketFramer(framerOptions);
+  const onPacket = options.onPacket;
+  const fromClient = (packet: Packet) => {
+    const decoded = decoder.client(packet);
+    onPacket?.(decoded);
+  };
+  const fromServer = (packet: Packet) => {
+    const decoded = decoder.server(packet);
+    onPacket?.(decoded);
+  };
+  return {
+    decoder,
+    client(chunk) {
+      if (decoder.framed) clientFramer.push(chunk, fromClient);
+    },
+    server(chunk) {
+      if (decoder.framed) serverFramer.push(chunk, fromServer);
+    },
+    get commands() {
+      return decoder.commands;
+    },
+  };
+}
