@@ -66,6 +66,9 @@ const USERS = {
 
 const SERVER_OPTIONS = [
   "--max-allowed-packet=256M",
+  // Debian's packaged config makes utf8mb4 the default; --no-defaults would leave latin1.
+  "--character-set-server=utf8mb4",
+  "--collation-server=utf8mb4_general_ci",
   "--local-infile=1",
   "--skip-name-resolve",
   "--bind-address=127.0.0.1",
