@@ -25,6 +25,7 @@ export {
   type SessionTapOptions,
 } from "./src/session/tap.ts";
 export { type DecodedPacket, type Phase, SessionDecoder } from "./src/session/decoder.ts";
+export { formatTraceLine, summarizePacket, traceJson } from "./src/session/trace.ts";
 export { PacketFramer } from "./src/protocol/framing.ts";
 export { main, VERSION } from "./src/cli/main.ts";
 
