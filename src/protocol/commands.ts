@@ -30,6 +30,7 @@ import {
   writeParameterBlock,
 } from "./statement.ts";
 import { type ComChangeUser, parseComChangeUser, serializeComChangeUser } from "./change_user.ts";
+import { redactSqlSecrets } from "./sql_secrets.ts";
 import { utf8Decode, utf8Encode, utf8Exact } from "./text.ts";
 import { type UnknownPacket, unknownPacket } from "./unknown.ts";
 import { PacketWriter } from "./writer.ts";
@@ -433,29 +434,12 @@ export function serializeCommand(command: ClientCommand, context: CodecContext):
 }
 
 const SUMMARY_LENGTH = 120;
-const QUOTED = String.raw`'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"`;
-const SECRETS = [
-  // CREATE/ALTER USER ... IDENTIFIED [WITH|VIA plugin] BY|AS|USING 'secret', GRANT ... IDENTIFIED BY
-  new RegExp(
-    String
-      .raw`(IDENTIFIED\s+(?:(?:WITH|VIA)\s+\S+\s+)?(?:BY|AS|USING)\s+(?:PASSWORD\s+)?)(${QUOTED})`,
-    "gi",
-  ),
-  // PASSWORD('secret'), OLD_PASSWORD('secret')
-  new RegExp(String.raw`(PASSWORD\s*\(\s*)(${QUOTED})`, "gi"),
-  // SET PASSWORD [FOR user] = 'secret'
-  new RegExp(String.raw`(SET\s+PASSWORD\b[^=]*=\s*)(${QUOTED})`, "gi"),
-  // CHANGE MASTER TO MASTER_PASSWORD = 'secret'
-  new RegExp(String.raw`((?:MASTER|SOURCE)_PASSWORD\s*=\s*)(${QUOTED})`, "gi"),
-];
-
 /**
  * SQL for a trace line: whitespace collapsed, passwords in known places replaced by `'***'`,
  * truncated to about `max` characters.
  */
 function summarizeSql(sql: string, max: number): string {
-  let text = sql.replace(/\s+/g, " ").trim();
-  for (const pattern of SECRETS) text = text.replace(pattern, "$1'***'");
+  const text = redactSqlSecrets(sql.replace(/\s+/g, " ").trim());
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
