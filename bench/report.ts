@@ -1,0 +1,263 @@
+/**
+ * Turning measurements into figures: medians and ranges per target, ratios against the
+ * references, the goals from the issues, and the facts about the machine.
+ *
+ * @module
+ */
+import type { SysbenchResult } from "./sysbench.ts";
+
+/** One sysbench run against one target, with the CPU time each process spent meanwhile. */
+export interface Measurement extends SysbenchResult {
+  round: number;
+  workload: string;
+  target: string;
+  /** 1 unless earlier attempts were repeated for noise. */
+  attempt: number;
+  /** CPU milliseconds per 1000 queries; `target` (and its kernel part) is absent for `direct`. */
+  cpuPer1k: { target?: number; targetSystem?: number; mariadb: number; sysbench: number };
+  /**
+   * Busy CPU time not spent by the target, MariaDB or sysbench, as a share of all cores: other
+   * work on the machine (and interrupt time the kernel charges to no process). High means noisy.
+   */
+  otherCpuShare: number;
+}
+
+/** Median, min and max of a series. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** The figures of one target on one workload. */
+export interface TargetSummary {
+  qps: Spread;
+  p95Ms: Spread;
+  cpuPer1k: { target?: number; targetSystem?: number; mariadb: number; sysbench: number };
+  otherCpuShare: Spread;
+  ignoredErrors: number;
+  reconnects: number;
+}
+
+/** `subject` QPS over `reference` QPS: of the medians, and the range of same-round ratios. */
+export interface Ratio {
+  workload: string;
+  subject: string;
+  reference: string;
+  ratio: number;
+  perRound: Spread;
+}
+
+/** A target from the issues: `subject` must reach `min` times `reference` on `workload`. */
+export interface Goal {
+  subject: string;
+  reference: string;
+  workload: string;
+  min: number;
+}
+
+/** "haproxy-best" is whichever haproxy configuration was faster in this run. */
+export const GOALS: readonly Goal[] = [
+  { subject: "proxy", reference: "haproxy-best", workload: "oltp_point_select", min: 1.0 },
+  { subject: "record", reference: "haproxy-best", workload: "oltp_point_select", min: 0.9 },
+  { subject: "replay", reference: "direct", workload: "oltp_point_select", min: 1.0 },
+];
+
+/** Median, min and max of a series. */
+export function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+function mean(values: number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+/** Figures per workload per target, in the order measured. */
+export function summarise(
+  measurements: Measurement[],
+): Record<string, Record<string, TargetSummary>> {
+  const result: Record<string, Record<string, TargetSummary>> = {};
+  for (const { workload, target } of measurements) {
+    result[workload] ??= {};
+    if (result[workload][target]) continue;
+    const runs = measurements.filter((m) => m.workload === workload && m.target === target);
+    const targetCpu = runs.map((m) => m.cpuPer1k.target).filter((v) => v !== undefined);
+    const targetSystem = runs.map((m) => m.cpuPer1k.targetSystem ?? 0);
+    result[workload][target] = {
+      qps: spread(runs.map((m) => m.qps)),
+      p95Ms: spread(runs.map((m) => m.p95Ms)),
+      cpuPer1k: {
+        ...(targetCpu.length > 0
+          ? { target: mean(targetCpu), targetSystem: mean(targetSystem) }
+          : {}),
+        mariadb: mean(runs.map((m) => m.cpuPer1k.mariadb)),
+        sysbench: mean(runs.map((m) => m.cpuPer1k.sysbench)),
+      },
+      otherCpuShare: spread(runs.map((m) => m.otherCpuShare)),
+      ignoredErrors: runs.reduce((sum, m) => sum + m.ignoredErrors, 0),
+      reconnects: runs.reduce((sum, m) => sum + m.reconnects, 0),
+    };
+  }
+  return result;
+}
+
+function bestHaproxy(targets: Record<string, TargetSummary>): string | undefined {
+  const present = ["haproxy", "haproxy-1t"].filter((name) => targets[name]);
+  return present.sort((a, b) => targets[b].qps.median - targets[a].qps.median)[0];
+}
+
+/** Every non-reference target against every reference, per workload. */
+export function ratios(
+  measurements: Measurement[],
+  references: ReadonlySet<string>,
+): Ratio[] {
+  const summary = summarise(measurements);
+  const result: Ratio[] = [];
+  for (const [workload, targets] of Object.entries(summary)) {
+    const names = Object.keys(targets);
+    for (const subject of names.filter((name) => !references.has(name))) {
+      for (const reference of names.filter((name) => references.has(name))) {
+        const perRound = measurements.filter((m) => m.workload === workload && m.target === subject)
+          .flatMap((m) => {
+            const other = measurements.find((o) =>
+              o.workload === workload && o.target === reference && o.round === m.round
+            );
+            return other ? [m.qps / other.qps] : [];
+          });
+        result.push({
+          workload,
+          subject,
+          reference,
+          ratio: targets[subject].qps.median / targets[reference].qps.median,
+          perRound: spread(perRound),
+        });
+      }
+    }
+  }
+  return result;
+}
+
+/** The goals whose subject and reference were both measured, with the ratio reached. */
+export function checkGoals(
+  measurements: Measurement[],
+): { goal: Goal; reference: string; ratio: number; met: boolean }[] {
+  const summary = summarise(measurements);
+  return GOALS.flatMap((goal) => {
+    const targets = summary[goal.workload];
+    if (!targets?.[goal.subject]) return [];
+    const reference = goal.reference === "haproxy-best" ? bestHaproxy(targets) : goal.reference;
+    if (reference === undefined || !targets[reference]) return [];
+    const ratio = targets[goal.subject].qps.median / targets[reference].qps.median;
+    return [{ goal, reference, ratio, met: ratio >= goal.min }];
+  });
+}
+
+async function output(command: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
+    return new TextDecoder().decode(stdout).trim();
+  } catch {
+    return "(not found)";
+  }
+}
+
+/** Facts about the machine and the software, for comparing runs. */
+export async function machineFacts(mariadbVersion: string): Promise<Record<string, string>> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const [sysbench, haproxy, commit] = await Promise.all([
+    output("sysbench", ["--version"]),
+    output("haproxy", ["-v"]),
+    output("git", ["-C", new URL(".", import.meta.url).pathname, "rev-parse", "--short", "HEAD"]),
+  ]);
+  return {
+    cpus: String(navigator.hardwareConcurrency),
+    cpuModel: cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "unknown",
+    memoryGiB: (Deno.systemMemoryInfo().total / 2 ** 30).toFixed(1),
+    kernel: Deno.osRelease(),
+    deno: Deno.version.deno,
+    mariadb: mariadbVersion,
+    sysbench,
+    haproxy: haproxy.split("\n")[0].replace(/ - https:\S+$/, ""),
+    commit,
+    loadAverageAtStart: Deno.loadavg().map((load) => load.toFixed(2)).join(" "),
+  };
+}
+
+const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+/** `17,234` */
+export function formatQps(qps: number): string {
+  return integer.format(qps);
+}
+
+function pad(cells: string[][]): string {
+  const widths = cells[0].map((_, column) => Math.max(...cells.map((row) => row[column].length)));
+  return cells.map((row) =>
+    row.map((cell, column) => column === 0 ? cell.padEnd(widths[0]) : cell.padStart(widths[column]))
+      .join("  ").trimEnd()
+  ).join("\n");
+}
+
+/** The human report: one table per workload, then ratios and goals. */
+export function formatReport(
+  measurements: Measurement[],
+  references: ReadonlySet<string>,
+  heading: string,
+): string {
+  const lines = [heading, ""];
+  const fixed = (value: number | undefined, digits: number) =>
+    value === undefined ? "-" : value.toFixed(digits);
+  for (const [workload, targets] of Object.entries(summarise(measurements))) {
+    const rows = [[
+      workload,
+      "median qps",
+      "min",
+      "max",
+      "spread",
+      "p95 ms",
+      "cpu-ms/1k q: target",
+      "(kernel)",
+      "mariadb",
+      "sysbench",
+      "other cpu max",
+    ]];
+    for (const [name, s] of Object.entries(targets)) {
+      rows.push([
+        name,
+        formatQps(s.qps.median),
+        formatQps(s.qps.min),
+        formatQps(s.qps.max),
+        `${((s.qps.max - s.qps.min) / s.qps.median * 100).toFixed(1)}%`,
+        fixed(s.p95Ms.median, 2),
+        fixed(s.cpuPer1k.target, 1),
+        fixed(s.cpuPer1k.targetSystem, 1),
+        fixed(s.cpuPer1k.mariadb, 1),
+        fixed(s.cpuPer1k.sysbench, 1),
+        `${(s.otherCpuShare.max * 100).toFixed(0)}%`,
+      ]);
+      if (s.ignoredErrors + s.reconnects > 0) {
+        lines.push(`warning: ${name} had ${s.ignoredErrors} errors, ${s.reconnects} reconnects`);
+      }
+    }
+    lines.push(pad(rows), "");
+    const ratioRows = ratios(measurements, references).filter((r) => r.workload === workload)
+      .map((r) => [
+        `  ${r.subject}/${r.reference}`,
+        `${r.ratio.toFixed(3)}x`,
+        `rounds ${r.perRound.min.toFixed(3)}..${r.perRound.max.toFixed(3)}`,
+      ]);
+    if (ratioRows.length > 0) lines.push(pad(ratioRows), "");
+  }
+  for (const { goal, reference, ratio, met } of checkGoals(measurements)) {
+    lines.push(
+      `goal: ${goal.subject} >= ${goal.min.toFixed(1)}x ${reference} on ${goal.workload}: ` +
+        `${ratio.toFixed(3)}x, ${met ? "met" : "NOT met"}`,
+    );
+  }
+  return lines.join("\n").trimEnd();
+}

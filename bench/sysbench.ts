@@ -1,0 +1,182 @@
+/**
+ * Running sysbench and reading its report, and the CPU time of processes from /proc.
+ *
+ * @module
+ */
+
+/** How sysbench connects and how much it does. */
+export interface SysbenchConfig {
+  user: string;
+  password: string;
+  threads: number;
+  /** Seconds per run. */
+  time: number;
+  tables: number;
+  tableSize: number;
+}
+
+/** What one `sysbench ... run` reported. */
+export interface SysbenchResult {
+  queries: number;
+  qps: number;
+  /** Latency 95th percentile in milliseconds. */
+  p95Ms: number;
+  seconds: number;
+  ignoredErrors: number;
+  reconnects: number;
+}
+
+/** CPU time in milliseconds of the process that relays, MariaDB, and sysbench. */
+export interface CpuSample {
+  target?: number;
+  /** The kernel's part of `target`: syscalls and the TCP stack. */
+  targetSystem?: number;
+  mariadb: number;
+  sysbench: number;
+  /** `machineBusyMs()` */
+  machine: number;
+  /** `performance.now()` */
+  wall: number;
+}
+
+function connectionArgs(port: number, config: SysbenchConfig): string[] {
+  return [
+    "--db-driver=mysql",
+    "--mysql-host=127.0.0.1",
+    `--mysql-port=${port}`,
+    `--mysql-user=${config.user}`,
+    `--mysql-password=${config.password}`,
+    "--mysql-db=sbtest",
+    // Plain TCP, so every target carries the same bytes and the proxy needs no certificate.
+    "--mysql-ssl=off",
+    "--db-ps-mode=auto",
+    `--tables=${config.tables}`,
+    `--table-size=${config.tableSize}`,
+  ];
+}
+
+async function sysbench(args: string[], signal: AbortSignal): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command("sysbench", {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  if (code !== 0) {
+    const detail = (new TextDecoder().decode(stderr) + text).trim().split("\n").slice(-15);
+    throw new Error(`Cannot run sysbench ${args[0]}: exit code ${code}\n${detail.join("\n")}`);
+  }
+  return text;
+}
+
+/** Creates and fills the sbtest tables through `port`. */
+export async function prepare(
+  port: number,
+  config: SysbenchConfig,
+  signal: AbortSignal,
+): Promise<void> {
+  const threads = Math.min(config.tables, config.threads);
+  await sysbench(
+    ["oltp_point_select", ...connectionArgs(port, config), `--threads=${threads}`, "prepare"],
+    signal,
+  );
+}
+
+/** Runs `workload` (e.g. `oltp_point_select`) for `config.time` seconds against `port`. */
+export async function run(
+  workload: string,
+  port: number,
+  config: SysbenchConfig,
+  signal: AbortSignal,
+): Promise<SysbenchResult> {
+  const args = [
+    workload,
+    ...connectionArgs(port, config),
+    `--threads=${config.threads}`,
+    `--time=${config.time}`,
+    "--events=0",
+    "--report-interval=0",
+    "--percentile=95",
+    "run",
+  ];
+  return parseReport(await sysbench(args, signal));
+}
+
+function field(report: string, pattern: RegExp, name: string): number {
+  const match = report.match(pattern);
+  if (!match) throw new SyntaxError(`Cannot parse the sysbench report: no ${name}\n${report}`);
+  return Number(match[1]);
+}
+
+/** Reads the figures out of the text report of `sysbench ... run`. */
+export function parseReport(report: string): SysbenchResult {
+  const queries = report.match(/^\s*queries:\s+(\d+)\s+\(([\d.]+) per sec\.\)/m);
+  if (!queries) throw new SyntaxError(`Cannot parse the sysbench report: no queries\n${report}`);
+  return {
+    queries: Number(queries[1]),
+    qps: Number(queries[2]),
+    p95Ms: field(report, /^\s*95th percentile:\s+([\d.]+)/m, "95th percentile"),
+    seconds: field(report, /^\s*total time:\s+([\d.]+)s/m, "total time"),
+    ignoredErrors: field(report, /^\s*ignored errors:\s+(\d+)/m, "ignored errors"),
+    reconnects: field(report, /^\s*reconnects:\s+(\d+)/m, "reconnects"),
+  };
+}
+
+/** Clock ticks per second of /proc/<pid>/stat; 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+/** Fields after the command name, which may itself hold spaces and parentheses. */
+function statFields(pid: number | "self"): string[] {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** utime and stime of `pid`, all threads, in milliseconds. */
+export function cpuMs(pid: number): { user: number; system: number } {
+  const fields = statFields(pid);
+  // Fields 14 and 15 of proc(5); the slice starts at field 3.
+  return {
+    user: Number(fields[11]) * 1000 / CLOCK_TICKS,
+    system: Number(fields[12]) * 1000 / CLOCK_TICKS,
+  };
+}
+
+function totalCpuMs(pid: number): number {
+  const { user, system } = cpuMs(pid);
+  return user + system;
+}
+
+/**
+ * cutime + cstime of this process: the CPU time of its children once waited for. Between two
+ * samples the only child that ends is sysbench, so the difference is sysbench's CPU time.
+ */
+export function childrenCpuMs(): number {
+  const fields = statFields("self");
+  return (Number(fields[13]) + Number(fields[14])) * 1000 / CLOCK_TICKS;
+}
+
+/**
+ * Busy time of all CPUs together in milliseconds, from the first line of /proc/stat: everything
+ * but idle and iowait. Less the processes measured, it shows how much else ran meanwhile.
+ */
+export function machineBusyMs(): number {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.split(/\s+/).slice(1)
+    .map(Number);
+  return (user + nice + system + irq + softirq + steal) * 1000 / CLOCK_TICKS;
+}
+
+/** The CPU time so far of the target's process, MariaDB and this process's finished children. */
+export function sampleCpu(targetPid: number | undefined, mariadbPid: number): CpuSample {
+  const target = targetPid === undefined ? undefined : cpuMs(targetPid);
+  return {
+    target: target && target.user + target.system,
+    targetSystem: target?.system,
+    mariadb: totalCpuMs(mariadbPid),
+    sysbench: childrenCpuMs(),
+    machine: machineBusyMs(),
+    wall: performance.now(),
+  };
+}
