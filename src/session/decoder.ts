@@ -49,6 +49,7 @@ import type { Packet } from "../protocol/framing.ts";
 import type { HandshakeV10 } from "../protocol/handshake.ts";
 import type { Exchange, PreparedStatement, ResponseShape } from "./exchange.ts";
 import type { ClientMessage, ColumnDefinition, ServerMessage } from "./messages.ts";
+import type { TextRow } from "../protocol/resultset.ts";
 
 /** Which way a packet travels. */
 export type Direction = "client" | "server";
@@ -130,6 +131,8 @@ export class SessionDecoder {
   #serverGreeting: HandshakeV10 | undefined;
   #compressAfterAuth = false;
   #framed = true;
+  /** False inside {@link track}: skip parsing what only a reader of the messages needs. */
+  #full = true;
   #pending: Exchange[] = [];
   #statements = new Map<number, PreparedStatement>();
   #lastPrepared: number | undefined;
@@ -186,6 +189,22 @@ export class SessionDecoder {
     this.#framed = framed;
     this.#pending = [];
     this.#options.onOpaque?.(reason);
+  }
+
+  /**
+   * Follows a packet through the state machine without building the messages nobody will read:
+   * rows, column definitions and the bodies of queries and executes are not parsed, only the
+   * facts the transitions use (header bytes, counts, status flags, statement ids). For a relay
+   * that nobody watches, this is the hot path; the state is the same as after `client`/`server`.
+   */
+  track(direction: Direction, packet: Packet): void {
+    this.#full = false;
+    try {
+      if (direction === "client") this.client(packet);
+      else this.server(packet);
+    } finally {
+      this.#full = true;
+    }
   }
 
   /** Decodes a packet the client sent. */
@@ -364,7 +383,8 @@ export class SessionDecoder {
     const { payload } = packet;
     this.#commands++;
     const code = payload[0];
-    const message = guard(payload, () => parseCommand(payload, this.#context, this.#lookup));
+    const message = (!this.#full && liteCommand(payload)) ||
+      guard(payload, () => parseCommand(payload, this.#context, this.#lookup));
     if (message.kind === "COM_CHANGE_USER" && message.authPluginName) {
       this.#authPlugin = message.authPluginName;
     }
@@ -555,6 +575,7 @@ export class SessionDecoder {
           return at(this.#endOfResult(exchange, message), this.#endKind(exchange));
         }
         exchange.rows++;
+        if (!this.#full) return at(LITE_ROW);
         const binary = exchange.shape !== "text-resultset";
         const message = binary
           ? guard(payload, () => parseBinaryRow(payload, exchange.columns))
@@ -660,6 +681,7 @@ export class SessionDecoder {
 
   #columnDefinition(payload: Uint8Array): ColumnDefinition | ReturnType<typeof unknownPacket> {
     const context = this.#context;
+    if (!this.#full) return LITE_COLUMN;
     return (context.capabilities & Capability.CLIENT_PROTOCOL_41) !== 0
       ? guard(payload, () => parseColumnDefinition41(payload, context))
       : guard(payload, () => parseColumnDefinition320(payload));
@@ -680,6 +702,7 @@ export class SessionDecoder {
   /** An OK, EOF or ERR where a response may end. */
   #terminal(payload: Uint8Array): ServerMessage {
     const context = this.#context;
+    if (!this.#full) return liteTerminal(payload, this.#deprecateEof());
     switch (payload[0]) {
       case 0x00:
         return guard(payload, () => parseOk(payload, context));
@@ -741,6 +764,63 @@ function guard<T>(payload: Uint8Array, parse: () => T): T | ReturnType<typeof un
 
 function statusOf(message: ServerMessage): number | undefined {
   return message.kind === "ok" || message.kind === "eof" ? message.statusFlags : undefined;
+}
+
+/** What {@link SessionDecoder.track} hands on instead of parsed rows and definitions. */
+const LITE_ROW: TextRow = Object.freeze({ kind: "text-row", values: [] }) as unknown as TextRow;
+const LITE_COLUMN: ColumnDefinition = Object.freeze(placeholderColumn());
+
+/**
+ * The facts the state machine needs from the commands a busy connection sends most, read
+ * without parsing their bodies; other commands are parsed as usual (undefined here).
+ */
+function liteCommand(payload: Uint8Array): ClientMessage | undefined {
+  switch (payload[0]) {
+    case Command.COM_QUERY:
+      return { kind: "COM_QUERY", sql: "" };
+    case Command.COM_STMT_PREPARE:
+      return { kind: "COM_STMT_PREPARE", sql: "" };
+    case Command.COM_STMT_EXECUTE:
+      if (payload.length < 10) return undefined;
+      return {
+        kind: "COM_STMT_EXECUTE",
+        statementId: u32(payload, 1),
+        flags: payload[5],
+        iterationCount: u32(payload, 6),
+        params: [],
+      };
+    default:
+      return undefined;
+  }
+}
+
+/** An OK, EOF or ERR reduced to what ends a result or a response: the header and status flags. */
+function liteTerminal(payload: Uint8Array, deprecateEof: boolean): ServerMessage {
+  if (payload[0] === 0xff) {
+    return { kind: "err", code: payload[1] | (payload[2] << 8), message: "" };
+  }
+  if (payload[0] === 0xfe && payload.length < 9 && !deprecateEof) {
+    return { kind: "eof", statusFlags: payload.length >= 5 ? payload[3] | (payload[4] << 8) : 0 };
+  }
+  // OK: header, affected rows and insert id (length-encoded), then the status flags.
+  let at = 1;
+  for (let i = 0; i < 2 && at < payload.length; i++) at += lenencSize(payload[at]);
+  const statusFlags = at + 2 <= payload.length ? payload[at] | (payload[at + 1] << 8) : 0;
+  return {
+    kind: "ok",
+    header: payload[0] === 0xfe ? 0xfe : 0x00,
+    affectedRows: 0,
+    lastInsertId: 0,
+    statusFlags,
+  };
+}
+
+function lenencSize(first: number): number {
+  return first < 0xfb ? 1 : first === 0xfc ? 3 : first === 0xfd ? 4 : first === 0xfe ? 9 : 1;
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }
 
 /** Stands in for a column definition that did not decode, so row decoding can go on. */

@@ -62,14 +62,13 @@ export function createSessionTap(options: SessionTapOptions = {}): ConnectionTap
   const clientFramer = new PacketFramer(framerOptions);
   const serverFramer = new PacketFramer(framerOptions);
   const onPacket = options.onPacket;
-  const fromClient = (packet: Packet) => {
-    const decoded = decoder.client(packet);
-    onPacket?.(decoded);
-  };
-  const fromServer = (packet: Packet) => {
-    const decoded = decoder.server(packet);
-    onPacket?.(decoded);
-  };
+  // With nobody reading the messages, the decoder only follows the state (see track()).
+  const fromClient = onPacket
+    ? (packet: Packet) => onPacket(decoder.client(packet))
+    : (packet: Packet) => decoder.track("client", packet);
+  const fromServer = onPacket
+    ? (packet: Packet) => onPacket(decoder.server(packet))
+    : (packet: Packet) => decoder.track("server", packet);
   return {
     decoder,
     client(chunk) {

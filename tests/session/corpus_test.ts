@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { createSessionTap } from "../../src/session/tap.ts";
 import { serializeMessage } from "../../src/session/encode.ts";
-import type { DecodedPacket } from "../../src/session/decoder.ts";
+import { type DecodedPacket, SessionDecoder } from "../../src/session/decoder.ts";
+import { PacketFramer } from "../../src/protocol/framing.ts";
 import { frame, readCapture, toHex } from "../helpers/hex.ts";
 
 const CAPTURES = new URL("../fixtures/captures/", import.meta.url);
@@ -127,4 +128,31 @@ Deno.test("the capture corpus covers every packet kind the decoder knows", () =>
     "COM_REFRESH",
   ];
   assert.deepEqual(expected.filter((kind) => !seen.has(kind)), []);
+});
+
+Deno.test("SessionDecoder.track() walks the same states as full decoding on every capture", () => {
+  for (const name of names) {
+    const frames = readCapture(new URL(name, CAPTURES));
+    for (const id of new Set(frames.map((f) => f.connection))) {
+      const full = new SessionDecoder();
+      const lite = new SessionDecoder();
+      const fullFramer = { client: new PacketFramer(), server: new PacketFramer() };
+      const liteFramer = { client: new PacketFramer(), server: new PacketFramer() };
+      const state = (d: SessionDecoder) =>
+        JSON.stringify([
+          d.phase,
+          d.framed,
+          d.commands,
+          d.pending.map((e) => [e.shape, e.stage, e.columnCount, e.rows, e.results]),
+          [...d.statements.keys()],
+          d.context,
+        ]);
+      for (const [i, f] of frames.filter((f) => f.connection === id).entries()) {
+        const bytes = frame(f.sequenceId, f.payload);
+        fullFramer[f.direction].push(bytes, (p) => full[f.direction](p));
+        liteFramer[f.direction].push(bytes, (p) => lite.track(f.direction, p));
+        assert.equal(state(lite), state(full), `${name} connection ${id} frame ${i}`);
+      }
+    }
+  }
 });
