@@ -115,7 +115,7 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
     }
     const seconds = (performance.now() - started) / 1000;
     const reason = closeReason(ends, closed);
-    tap.close(reason);
+    tap.close(reason, { client: fromClient, server: fromServer });
     logger.log(
       "info",
       "connection-closed",
@@ -247,9 +247,9 @@ function guardTap(
     get commands() {
       return tap?.commands ?? 0;
     },
-    close(reason) {
+    close(reason, bytes) {
       try {
-        tap?.close?.(reason);
+        tap?.close?.(reason, bytes);
       } catch (error) {
         fail("final", error);
       }

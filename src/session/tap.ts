@@ -28,8 +28,8 @@ export interface ConnectionTap {
   server(chunk: Uint8Array): void;
   /** Commands decoded so far. */
   readonly commands: number;
-  /** The connection ended. */
-  close?(reason: string): void;
+  /** The connection ended: why, and the bytes each side sent. */
+  close?(reason: string, bytes: { client: number; server: number }): void;
 }
 
 /** Options of {@link createSessionTap}. */
