@@ -28,6 +28,21 @@ export { type DecodedPacket, type Phase, SessionDecoder } from "./src/session/de
 export { formatTraceLine, summarizePacket, traceJson } from "./src/session/trace.ts";
 export { PacketFramer } from "./src/protocol/framing.ts";
 export { main, VERSION } from "./src/cli/main.ts";
+export {
+  record,
+  type RecordingProxy,
+  type RecordingStats,
+  type RecordOptions,
+} from "./src/record/recorder.ts";
+export {
+  loadRecording,
+  readRecording,
+  type ReadRecordingOptions,
+  type Recording,
+  RecordingError,
+  type RecordingLine,
+} from "./src/record/reader.ts";
+export { createRedactor, parseRedactRule, type RedactRule } from "./src/record/redact.ts";
 
 if (import.meta.main) {
   const { main } = await import("./src/cli/main.ts");

@@ -6,9 +6,9 @@
 
 import { UsageError } from "./args.ts";
 import { PROXY_HELP, proxyCommand } from "./proxy.ts";
+import { VERSION } from "../version.ts";
 
-/** The tool's version, printed by `--version` and written into recordings. */
-export const VERSION = "0.1.0";
+export { VERSION } from "../version.ts";
 
 interface Subcommand {
   summary: string;

@@ -44,6 +44,22 @@ import {
 export interface Redactor {
   /** SQL text as it will be written (default: passwords masked). */
   sql(text: string): string;
+  /**
+   * Other text that may carry the values SQL rules hide: LOCAL INFILE data, error messages.
+   * Absent: written as they are.
+   */
+  text?(text: string): string;
+  /** A string parameter of an execute (or its long data). Absent: written as it is. */
+  parameter?(value: string): string;
+  /**
+   * The replacement of the values of one result column (`binary`: the binary protocol's typed
+   * values), or undefined when the column is written as it is. Asked once per column per result
+   * set; the function it returns gets each non-NULL value in its recording form.
+   */
+  column?(
+    column: ColumnDefinition41,
+    binary: boolean,
+  ): ((value: JsonValue) => JsonValue) | undefined;
 }
 
 /** The default redactor: passwords in SQL are masked. */
@@ -94,6 +110,8 @@ export function commandName(kind: string): string {
 
 interface OpenResultSet {
   element: ResultSetJson;
+  /** Per column, the replacement of its values (see {@link Redactor.column}); null: none. */
+  redact?: (((value: JsonValue) => JsonValue) | undefined)[] | null;
   expected: number;
   definitions: ColumnDefinition41[];
   phase: "definitions" | "rows";
@@ -223,6 +241,17 @@ export class ConnectionRecorder {
     }
   }
 
+  /** A value a query rule may hide in (text only: bytes that are not UTF-8 are left alone). */
+  #redactText<T extends JsonValue>(value: T): T {
+    const text = this.#redactor.text;
+    return text && typeof value === "string" ? text(value) as T : value;
+  }
+
+  #redactParameter<T extends JsonValue>(value: T): T {
+    const parameter = this.#redactor.parameter;
+    return parameter && typeof value === "string" ? parameter(value) as T : value;
+  }
+
   #emit(event: RecordingEvent): void {
     this.#options.emit(event);
   }
@@ -246,6 +275,7 @@ export class ConnectionRecorder {
       type: "command",
       conn: this.#options.conn,
       t: this.#options.now(),
+      us: undefined, // filled in when the response ends; keeps its place in the line
       cmd: commandName(message.kind),
     };
     Object.assign(event, this.#commandFields(message, exchange));
@@ -336,7 +366,7 @@ export class ConnectionRecorder {
         return {
           ...this.#statementRef(message.statementId, exchange),
           param: message.parameterId,
-          data: bytesToJson(message.data),
+          data: this.#redactParameter(bytesToJson(message.data)),
         };
       case "COM_CHANGE_USER": {
         const fields: Record<string, unknown> = { user: message.username };
@@ -370,7 +400,7 @@ export class ConnectionRecorder {
       fields.packet = messageToJson(message);
       return fields;
     }
-    fields.params = message.params.map((p) => parameterValue(p));
+    fields.params = message.params.map((p) => this.#redactParameter(parameterValue(p)));
     if (message.newParamsBound) fields.types = message.params.map(parameterType);
     const longData = message.params.flatMap((p, i) => "longData" in p ? [i] : []);
     if (longData.length > 0) fields.longData = longData;
@@ -419,7 +449,13 @@ export class ConnectionRecorder {
           typeof message.count === "number" &&
           (message.metadataFollows === undefined) === !hasMetadataByte(context) &&
           (message.metadataFollows === undefined || message.metadataFollows <= 1);
-        const element: ResultSetJson = { rows: [] };
+        // Keys filled in later keep this place, so every line lists them in the same order.
+        const element: ResultSetJson = {
+          columns: undefined,
+          metadata: undefined,
+          countPacket: undefined,
+          rows: [],
+        };
         if (!compact) {
           element.countPacket = { packet: packetJson(message) };
         }
@@ -516,7 +552,7 @@ export class ConnectionRecorder {
         this.#closeInfile(building);
         building.elements.push(
           onlyKeys(message, ["kind", "code", "sqlState", "message", "messageBytes"])
-            ? { error: errorJson(message) }
+            ? { error: errorJson(message, (text) => this.#redactText(text)) }
             : { packets: [packetJson(message)] },
         );
         return;
@@ -598,6 +634,18 @@ export class ConnectionRecorder {
     } else {
       row = { packet: packetJson(message) };
     }
+    if (open.redact === undefined) {
+      const columns = definitionsOf(building.exchange);
+      const redact = this.#redactor.column
+        ? columns.map((column) => this.#redactor.column!(column, open.binary))
+        : [];
+      open.redact = redact.some((f) => f !== undefined) ? redact : null;
+    }
+    if (open.redact && Array.isArray(row)) {
+      for (const [i, replace] of open.redact.entries()) {
+        if (replace && row[i] !== null && row[i] !== undefined) row[i] = replace(row[i]);
+      }
+    }
     open.element.rows.push(row);
     building.size += approximateSize(row);
     if (building.size >= this.#chunk) this.#flushPiece(building);
@@ -629,7 +677,7 @@ export class ConnectionRecorder {
     if (!infile) return;
     infile.element.infile.data = infile.length === 0
       ? null
-      : bytesToJson(concat(infile.chunks, infile.length));
+      : this.#redactText(bytesToJson(concat(infile.chunks, infile.length)));
     building.infile = undefined;
   }
 
@@ -838,10 +886,11 @@ export function effectiveEnd(end: ResultSetJson["end"]): EndJson {
   return json;
 }
 
-function errorJson(err: ErrPacket): ErrorJson {
+function errorJson(err: ErrPacket, redact: (text: JsonBytes) => JsonBytes): ErrorJson {
   const json: ErrorJson = { code: err.code, message: err.message };
   if (err.sqlState !== undefined) json.sqlState = err.sqlState;
   if (err.messageBytes) json.message = bytesToJson(err.messageBytes);
+  json.message = redact(json.message);
   return {
     code: json.code,
     ...(json.sqlState === undefined ? {} : { sqlState: json.sqlState }),

@@ -30,6 +30,12 @@ export interface RedactionInfo {
   sqlPasswords: boolean;
   /** The `--redact` rules, as given. */
   rules: string[];
+  /**
+   * With rules: whether pseudonyms were keyed with a key the user gave (`given`: the same key
+   * gives the same pseudonyms in other recordings) or a random one (`random`). The key itself is
+   * never written.
+   */
+  key?: "given" | "random";
 }
 
 /** Line 1. */

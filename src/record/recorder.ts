@@ -1,0 +1,228 @@
+/**
+ * The recording proxy: the transparent proxy of `src/net/` with, on every connection, a decoding
+ * tap whose packets a {@link ConnectionRecorder} turns into recording events for one
+ * {@link RecordingWriter}. The relay never waits for the disk: the tap runs in-line (decoding
+ * and serializing), the writes happen behind it.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { type ProxyOptions, type ProxyServer, startProxy } from "../net/proxy.ts";
+import { formatEndpoint, parseEndpoint } from "../net/endpoint.ts";
+import { type ConnectionInfo, type ConnectionTap, createSessionTap } from "../session/tap.ts";
+import type { DecodedPacket } from "../session/decoder.ts";
+import type { HandshakeV10 } from "../protocol/handshake.ts";
+import { ConnectionRecorder } from "./assemble.ts";
+import { ColumnRegistry } from "./columns.ts";
+import type { RecordingEvent } from "./events.ts";
+import { createRedactor, type RedactRule } from "./redact.ts";
+import { createRecordingWriter, type RecordingWriter, type WriterStats } from "./writer.ts";
+import { VERSION } from "../version.ts";
+
+/** Options of {@link record}: every {@link ProxyOptions} option, and where and how to record. */
+export interface RecordOptions extends ProxyOptions {
+  /**
+   * The recording file. Default `recordings/<YYYYMMDD>-<HHMMSS>.jsonl` (local time) under the
+   * current directory, creating `recordings/` if needed.
+   */
+  out?: string;
+  /** Replace `out` if it exists (default: refuse). */
+  overwrite?: boolean;
+  /** `--redact` rules: `query:REGEX`, `column:REGEX` (see `src/record/redact.ts`). */
+  redact?: (string | RedactRule)[];
+  /** Key for redaction pseudonyms (default: random per recording). */
+  redactKey?: string | Uint8Array;
+  /** JSON bytes of rows after which a response goes on in continuation lines (256 KiB). */
+  chunkBytes?: number;
+  /** Largest packet reassembled for decoding (default 1 GiB); a larger one stops recording. */
+  maxPacketLength?: number;
+  /** Sees every decoded packet (after the recorder), e.g. to print a trace. */
+  onPacket?: (connection: ConnectionInfo, packet: DecodedPacket) => void;
+  /** Decoding (and so recording) stopped for a connection: TLS, compression, a lost track. */
+  onOpaque?: (connection: ConnectionInfo, reason: string) => void;
+}
+
+/** Figures of a recording so far. */
+export interface RecordingStats extends WriterStats {
+  /** Bytes relayed: from clients, from the server (the bytes on the wire, headers included). */
+  wire: { client: number; server: number };
+}
+
+/** A running recording proxy. */
+export interface RecordingProxy extends ProxyServer {
+  /** The recording file. */
+  readonly path: string;
+  /** Figures so far. */
+  stats(): RecordingStats;
+  /** Stops accepting, waits for the open connections to end, and writes what is queued. */
+  drain(): Promise<void>;
+  /**
+   * Closes every connection, writes the rest, syncs and closes the file (then {@link stats} are
+   * final); rejects when the file could not be written.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a proxy that records every connection it relays. Resolves once it listens and the file
+ * is created (mode 0600).
+ *
+ * @example
+ * ```ts ignore
+ * import { record } from "./recorder.ts";
+ * await using recording = await record({
+ *   listen: "127.0.0.1:0",
+ *   server: "127.0.0.1:3306",
+ *   out: "/tmp/session.jsonl",
+ *   redact: ["column:^email$"],
+ * });
+ * console.log(`connect to ${recording.hostname}:${recording.port}, recording to ${recording.path}`);
+ * ```
+ */
+export async function record(options: RecordOptions = {}): Promise<RecordingProxy> {
+  const server = typeof options.server === "object"
+    ? options.server
+    : parseEndpoint(options.server ?? "127.0.0.1:3306");
+  const redactor = createRedactor({ rules: options.redact, key: options.redactKey });
+  const created = new Date();
+  const origin = performance.now();
+  const now = () => Math.round((performance.now() - origin) * 1000);
+  const writer = await openWriter(options, {
+    created,
+    tool: `mysql-proxy ${VERSION}`,
+    serverAddress: formatEndpoint(server),
+    redaction: redactor.info,
+  });
+  const emit = (event: RecordingEvent) => writer.emit(event);
+  const columns = new ColumnRegistry(emit);
+  const wire = { client: 0, server: 0 };
+
+  const tap = (info: ConnectionInfo): ConnectionTap => {
+    writer.armHeader();
+    // deno-lint-ignore prefer-const
+    let session: ReturnType<typeof createSessionTap>;
+    const recorder = new ConnectionRecorder({
+      conn: info.id,
+      now,
+      context: () => session.decoder.context,
+      columns,
+      emit,
+      redactor,
+      chunkBytes: options.chunkBytes,
+    });
+    const onPacket = options.onPacket;
+    session = createSessionTap({
+      maxPacketLength: options.maxPacketLength,
+      onPacket: (packet) => {
+        if (!writer.headerWritten && packet.message.kind === "handshake-v10") {
+          writer.header(serverInfo(packet.message));
+        }
+        recorder.packet(packet);
+        onPacket?.(info, packet);
+      },
+      onOpaque: (reason) => {
+        recorder.opaque(reason);
+        options.onOpaque?.(info, reason);
+      },
+    });
+    recorder.open(info.client);
+    const extra = options.tap?.(info);
+    return {
+      client(chunk) {
+        wire.client += chunk.length;
+        session.client(chunk);
+        extra?.client(chunk);
+      },
+      server(chunk) {
+        wire.server += chunk.length;
+        session.server(chunk);
+        extra?.server(chunk);
+      },
+      get commands() {
+        return session.commands;
+      },
+      close(reason, bytes) {
+        recorder.close(reason, bytes);
+        extra?.close?.(reason, bytes);
+      },
+    };
+  };
+
+  let proxy: ProxyServer;
+  try {
+    proxy = await startProxy({ ...options, server, tap });
+  } catch (error) {
+    // Nothing was recorded: leave no empty file behind.
+    await writer.close().catch(() => {});
+    await Deno.remove(writer.path).catch(() => {});
+    throw error;
+  }
+  const stats = (): RecordingStats => ({ ...writer.stats(), wire: { ...wire } });
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      await proxy.close();
+      await writer.close();
+    })();
+    return closing;
+  };
+  return {
+    path: writer.path,
+    endpoint: proxy.endpoint,
+    hostname: proxy.hostname,
+    port: proxy.port,
+    get activeConnections() {
+      return proxy.activeConnections;
+    },
+    stats,
+    async drain() {
+      await proxy.drain();
+      await writer.flush();
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** `recordings/20261121-101500.jsonl` for a recording started at that local time. */
+export function defaultRecordingPath(date: Date = new Date()): string {
+  const two = (n: number) => String(n).padStart(2, "0");
+  const day = `${date.getFullYear()}${two(date.getMonth() + 1)}${two(date.getDate())}`;
+  const time = `${two(date.getHours())}${two(date.getMinutes())}${two(date.getSeconds())}`;
+  return join("recordings", `${day}-${time}.jsonl`);
+}
+
+async function openWriter(
+  options: RecordOptions,
+  header: Parameters<typeof createRecordingWriter>[1]["header"],
+): Promise<RecordingWriter> {
+  const writerOptions = { header, logger: options.logger, overwrite: options.overwrite };
+  if (options.out !== undefined) return await createRecordingWriter(options.out, writerOptions);
+  // The default name has a one-second resolution: a second recording in the same second gets
+  // a suffix rather than an error.
+  const base = defaultRecordingPath(header.created).replace(/\.jsonl$/, "");
+  for (let attempt = 1;; attempt++) {
+    const path = attempt === 1 ? `${base}.jsonl` : `${base}-${attempt}.jsonl`;
+    try {
+      return await createRecordingWriter(path, {
+        ...writerOptions,
+        overwrite: false,
+        createDirectory: true,
+      });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists) || attempt >= 100) throw error;
+    }
+  }
+}
+
+function serverInfo(greeting: HandshakeV10) {
+  return {
+    version: greeting.serverVersion,
+    capabilities: greeting.capabilities,
+    mariadbCapabilities: greeting.mariadbCapabilities,
+    characterSet: greeting.characterSet,
+    statusFlags: greeting.statusFlags,
+    authPlugin: greeting.authPluginName ?? null,
+  };
+}

@@ -1,0 +1,386 @@
+/**
+ * Writing a recording: the file (mode 0600), the header (written as soon as the server's greeting
+ * says who it is), and batched appends behind the relay.
+ *
+ * The relay never waits for the disk: {@link RecordingWriter.emit} serializes the event at once
+ * (the assembler reuses its arrays right after emitting) and queues the line; a flusher writes
+ * the queue every ~20 ms, or sooner when ~1 MiB is waiting, one write at a time. Every write holds
+ * whole lines only, so a recording killed mid-write ends with whole lines, or with one line cut
+ * short that readers drop with a warning.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import {
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  type HeaderEvent,
+  type RecordingEvent,
+  type RedactionInfo,
+  type ServerInfo,
+} from "./events.ts";
+import { type Logger, silentLogger } from "../log.ts";
+
+/** What the header says besides the server, known when recording starts. */
+export interface HeaderFields {
+  /** When recording started; every `t` counts from here. */
+  created: Date;
+  /** `mysql-proxy 0.1.0`. */
+  tool: string;
+  /** The upstream server's address (`127.0.0.1:3306`). */
+  serverAddress: string;
+  redaction: RedactionInfo;
+}
+
+/** Options of {@link createRecordingWriter}. */
+export interface RecordingWriterOptions {
+  /** The header's fields (the server part comes later, see {@link RecordingWriter.header}). */
+  header: HeaderFields;
+  /** Replace an existing file (default: refuse). */
+  overwrite?: boolean;
+  /** Create the file's directory when missing (default: refuse, naming the directory). */
+  createDirectory?: boolean;
+  /** Receives the high-water warning and write failures. */
+  logger?: Logger;
+  /** Flush at least this often (default 20 ms). */
+  flushIntervalMs?: number;
+  /** Flush at once when this many bytes (UTF-16 units) are queued (default 1 MiB). */
+  flushBytes?: number;
+  /** Warn once when this much is queued: the disk cannot keep up (default 64 MiB). */
+  highWaterBytes?: number;
+  /** How long after {@link RecordingWriter.armHeader} the header waits for a greeting (1000 ms). */
+  headerTimeoutMs?: number;
+}
+
+/** What a writer has done. */
+export interface WriterStats {
+  path: string;
+  /** Lines written (the header included). */
+  lines: number;
+  /** Bytes written to the file. */
+  bytesWritten: number;
+  /** Lines waiting to be written. */
+  queuedLines: number;
+  /** `open` events seen. */
+  connections: number;
+  /** `command` events seen (a command written in pieces counts once). */
+  commands: number;
+  /** The largest line, in bytes (UTF-16 units, which equal bytes for ASCII). */
+  longestLine: number;
+  /** Set once a write failed: nothing more is written. */
+  error?: string;
+}
+
+const encoder = new TextEncoder();
+const MIB = 1024 * 1024;
+/** Largest batch handed to one `write` (several MiB of lines is as fast as it gets). */
+const MAX_BATCH = 4 * MIB;
+
+/**
+ * Creates the recording file and returns its writer. Fails with a clear message when the
+ * directory is missing (unless `createDirectory`) or the file exists (unless `overwrite`).
+ *
+ * @example
+ * ```ts ignore
+ * import { createRecordingWriter } from "./writer.ts";
+ * const writer = await createRecordingWriter("/tmp/x.jsonl", {
+ *   header: {
+ *     created: new Date(),
+ *     tool: "mysql-proxy 0.1.0",
+ *     serverAddress: "127.0.0.1:3306",
+ *     redaction: { auth: true, sqlPasswords: true, rules: [] },
+ *   },
+ * });
+ * writer.emit({ type: "open", conn: 1, t: 0, client: "127.0.0.1:5000" });
+ * await writer.close(); // writes the header (with null server fields), then the line
+ * ```
+ */
+export async function createRecordingWriter(
+  path: string,
+  options: RecordingWriterOptions,
+): Promise<RecordingWriter> {
+  const directory = dirname(path);
+  if (options.createDirectory) {
+    await Deno.mkdir(directory, { recursive: true, mode: 0o700 });
+  }
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, {
+      write: true,
+      create: true,
+      createNew: !options.overwrite,
+      truncate: true,
+      mode: 0o600,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new Deno.errors.AlreadyExists(
+        `Cannot create the recording ${path}: the file exists (choose another name, or overwrite it)`,
+      );
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(
+        `Cannot create the recording ${path}: the directory ${directory} does not exist`,
+      );
+    }
+    throw new Error(`Cannot create the recording ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  try {
+    // `mode` applies only to a new file: an overwritten one keeps its old mode unless told.
+    await Deno.chmod(path, 0o600);
+  } catch (error) {
+    file.close();
+    throw new Error(`Cannot make the recording ${path} private: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return new RecordingWriter(path, file, options);
+}
+
+/**
+ * Appends events to a recording file, behind the relay. Create it with
+ * {@link createRecordingWriter}.
+ *
+ * @example
+ * ```ts ignore
+ * const writer = await createRecordingWriter(path, { header });
+ * writer.armHeader(); // the first connection opened
+ * writer.header({ ...serverFromGreeting }); // its greeting arrived
+ * writer.emit(event);
+ * console.log((await writer.close()).lines);
+ * ```
+ */
+export class RecordingWriter {
+  readonly path: string;
+  #file: Deno.FsFile;
+  #fields: HeaderFields;
+  #logger: Logger;
+  #interval: number;
+  #flushBytes: number;
+  #highWater: number;
+  #headerTimeout: number;
+  #headerWritten = false;
+  #headerTimer: ReturnType<typeof setTimeout> | undefined;
+  #queue: string[] = [];
+  #queued = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #writing: Promise<void> | undefined;
+  #closing: Promise<WriterStats> | undefined;
+  #warned = false;
+  #error: Error | undefined;
+  #stats = { lines: 0, bytesWritten: 0, connections: 0, commands: 0, longestLine: 0 };
+
+  /** Use {@link createRecordingWriter}. */
+  constructor(path: string, file: Deno.FsFile, options: RecordingWriterOptions) {
+    this.path = path;
+    this.#file = file;
+    this.#fields = options.header;
+    this.#logger = options.logger ?? silentLogger;
+    this.#interval = options.flushIntervalMs ?? 20;
+    this.#flushBytes = options.flushBytes ?? MIB;
+    this.#highWater = options.highWaterBytes ?? 64 * MIB;
+    this.#headerTimeout = options.headerTimeoutMs ?? 1000;
+  }
+
+  /** Whether the header line has been queued. */
+  get headerWritten(): boolean {
+    return this.#headerWritten;
+  }
+
+  /** Bytes (UTF-16 units) waiting to be written. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  /**
+   * Starts the wait for a greeting, if the header is not written yet: after `headerTimeoutMs`
+   * the header is written with null server fields (a server that answers with an ERR, or a
+   * client that never gets a greeting), so the events behind it are not held forever.
+   */
+  armHeader(): void {
+    if (this.#headerWritten || this.#headerTimer !== undefined || this.#closing) return;
+    this.#headerTimer = setTimeout(() => {
+      this.#headerTimer = undefined;
+      this.header();
+    }, this.#headerTimeout);
+  }
+
+  /**
+   * Writes the header line now (once; later calls do nothing), ahead of every event emitted so
+   * far. `server` is what the first greeting said; omitted fields are null.
+   */
+  header(server: Partial<Omit<ServerInfo, "address">> = {}): void {
+    if (this.#headerWritten) return;
+    this.#headerWritten = true;
+    if (this.#headerTimer !== undefined) clearTimeout(this.#headerTimer);
+    this.#headerTimer = undefined;
+    const header: HeaderEvent = {
+      type: "header",
+      format: FORMAT_NAME,
+      version: FORMAT_VERSION,
+      created: this.#fields.created.toISOString(),
+      tool: this.#fields.tool,
+      server: {
+        address: this.#fields.serverAddress,
+        version: server.version ?? null,
+        capabilities: server.capabilities ?? null,
+        mariadbCapabilities: server.mariadbCapabilities ?? null,
+        characterSet: server.characterSet ?? null,
+        statusFlags: server.statusFlags ?? null,
+        authPlugin: server.authPlugin ?? null,
+      },
+      redaction: this.#fields.redaction,
+    };
+    this.#queue.unshift(this.#line(header));
+    this.#schedule();
+  }
+
+  /**
+   * Queues one event. It is serialized now: the caller may change the event's objects as soon
+   * as this returns. Never waits; never throws for I/O (a failed write is logged, and later
+   * events are dropped).
+   */
+  emit(event: RecordingEvent): void {
+    if (this.#error) return;
+    if (event.type === "command") this.#stats.commands++;
+    else if (event.type === "open") this.#stats.connections++;
+    this.#queue.push(this.#line(event));
+    if (this.#queued >= this.#highWater && !this.#warned) {
+      this.#warned = true;
+      this.#logger.log(
+        "warn",
+        "recording-behind",
+        `The recording ${this.path} is ${
+          Math.round(this.#queued / MIB)
+        } MiB behind: the disk is slower than the traffic, and memory grows until it catches up`,
+        { queuedBytes: this.#queued },
+      );
+    }
+    this.#schedule();
+  }
+
+  /** Writes everything queued so far (header rules still apply) and waits until it is written. */
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#writing) await this.#writing;
+    while (this.#headerWritten && this.#queue.length > 0 && !this.#error) {
+      await this.#startDrain(true);
+      while (this.#writing) await this.#writing;
+    }
+  }
+
+  /**
+   * Writes the header if it never was, then everything queued, syncs the file to disk and
+   * closes it. Resolves to the final stats; rejects when a write failed (the file then holds
+   * what was written before the failure). Calling it again returns the same result.
+   */
+  close(): Promise<WriterStats> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** What was written so far. */
+  stats(): WriterStats {
+    const stats: WriterStats = { path: this.path, ...this.#stats, queuedLines: this.#queue.length };
+    if (this.#error) stats.error = this.#error.message;
+    return stats;
+  }
+
+  async #close(): Promise<WriterStats> {
+    this.header();
+    try {
+      await this.flush();
+      if (!this.#error) await this.#file.sync();
+    } catch (error) {
+      this.#error ??= error as Error;
+    } finally {
+      if (this.#headerTimer !== undefined) clearTimeout(this.#headerTimer);
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      try {
+        this.#file.close();
+      } catch {
+        // already closed
+      }
+    }
+    if (this.#error) {
+      throw new Error(`Cannot write the recording ${this.path}: ${this.#error.message}`, {
+        cause: this.#error,
+      });
+    }
+    return this.stats();
+  }
+
+  #line(event: HeaderEvent | RecordingEvent): string {
+    const line = JSON.stringify(event) + "\n";
+    this.#queued += line.length;
+    if (line.length > this.#stats.longestLine) this.#stats.longestLine = line.length;
+    return line;
+  }
+
+  #schedule(): void {
+    if (!this.#headerWritten || this.#writing || this.#error) return;
+    if (this.#queued >= this.#flushBytes) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#startDrain(false);
+    } else if (this.#timer === undefined && this.#queue.length > 0) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        if (!this.#writing && !this.#error) this.#startDrain(true);
+      }, this.#interval);
+    }
+  }
+
+  /** Starts {@link #drain}; `#writing` is set for exactly as long as it runs. */
+  #startDrain(all: boolean): Promise<void> {
+    const writing = this.#drain(all).finally(() => {
+      this.#writing = undefined;
+      this.#schedule();
+    });
+    this.#writing = writing;
+    return writing;
+  }
+
+  /**
+   * Writes batches of whole lines, one write in flight, while a batch's worth is queued (or, with
+   * `all`, until the queue is empty); then lets {@link #schedule} arm the timer for the rest.
+   */
+  async #drain(all: boolean): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && (all || this.#queued >= this.#flushBytes)) {
+        let size = 0;
+        let count = 0;
+        while (count < this.#queue.length && (count === 0 || size < MAX_BATCH)) {
+          size += this.#queue[count++].length;
+        }
+        const lines = this.#queue.splice(0, count);
+        this.#queued -= size;
+        const bytes = encoder.encode(lines.length === 1 ? lines[0] : lines.join(""));
+        await this.#writeAll(bytes);
+        this.#stats.lines += count;
+        this.#stats.bytesWritten += bytes.length;
+      }
+    } catch (error) {
+      this.#error = error as Error;
+      this.#queue = [];
+      this.#queued = 0;
+      this.#logger.log(
+        "error",
+        "recording-failed",
+        `Cannot write the recording ${this.path}: ${
+          (error as Error).message
+        }; recording stopped, relaying goes on`,
+      );
+    }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+  }
+}
