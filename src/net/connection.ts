@@ -84,6 +84,12 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
         server: info.server,
       });
       await answerUnreachable(client, info.server, reason);
+      logger.log(
+        "info",
+        "connection-closed",
+        `Closed after ${((performance.now() - started) / 1000).toFixed(3)} s (server unreachable)`,
+        { connection: id, reason: "server unreachable", commands: 0 },
+      );
       return;
     }
     const tap = guardTap(options.tap?.(info), logger, id);

@@ -451,6 +451,20 @@ export function writeBinaryValue(
 }
 
 /**
+ * Whether a type's binary value is a length-encoded string (strings, blobs, DECIMAL, JSON, ...).
+ *
+ * @example
+ * ```ts
+ * import { isLengthEncodedType } from "./binary.ts";
+ * console.assert(isLengthEncodedType(0xfd) && !isLengthEncodedType(0x03));
+ * ```
+ */
+export function isLengthEncodedType(type: number): boolean {
+  const encoding = encodingOf(type);
+  return encoding === Encoding.Bytes || encoding === Encoding.Decimal;
+}
+
+/**
  * Reads a binary result row: a 0x00 header, a NULL bitmap whose first two bits are reserved,
  * then the non-NULL values. Only each column's `type` and `flags` are used.
  *

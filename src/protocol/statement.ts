@@ -17,6 +17,7 @@
 import {
   type BinaryValue,
   buildNullBitmap,
+  isLengthEncodedType,
   isNullBit,
   nullBitmapLength,
   readBinaryValue,
@@ -24,7 +25,8 @@ import {
   sameBytes,
   writeBinaryValue,
 } from "./binary.ts";
-import { Capability, Command, CursorType } from "./constants.ts";
+import { Capability, ColumnType, Command, CursorType } from "./constants.ts";
+import { lenencIntSize } from "./generic.ts";
 import { type CodecContext, hasCapability } from "./context.ts";
 import { PacketReader } from "./reader.ts";
 import { utf8Encode, utf8Exact } from "./text.ts";
@@ -57,6 +59,11 @@ interface ParameterBase extends ParameterType {
 /** A parameter whose value is in the packet (`null` for NULL). */
 export interface ValueParameter extends ParameterBase {
   value: BinaryValue;
+  /**
+   * The length prefix of a string value, kept only when it is longer than needed: mysql2 writes
+   * a 65535-byte value's length as `fd ff ff 00` instead of `fc ff ff`, and servers accept it.
+   */
+  lengthPrefix?: Uint8Array;
 }
 
 /** A parameter whose value was sent before by COM_STMT_SEND_LONG_DATA: no value in the packet. */
@@ -197,12 +204,33 @@ export function readParameterBlock(
     } else if (isNullBit(bitmap, i, 0)) {
       params.push({ ...base, value: null });
     } else {
-      params.push({ ...base, value: readBinaryValue(reader, base.type, base.unsigned) });
+      params.push(readParameterValue(reader, base));
     }
   }
   const block: ParameterBlock = { newParamsBound, params };
   if (!sameBytes(bitmap, impliedNullBitmap(params))) block.nullBitmap = bitmap;
   return block;
+}
+
+/**
+ * A parameter's value. Unlike result rows, parameter strings may carry a length prefix longer
+ * than needed (clients write them, servers accept them): it is read, and kept for re-encoding.
+ */
+function readParameterValue(reader: PacketReader, base: ParameterBase): ValueParameter {
+  if (!isLengthEncodedType(base.type)) {
+    return { ...base, value: readBinaryValue(reader, base.type, base.unsigned) };
+  }
+  const start = reader.offset;
+  const length = reader.lenencLength();
+  const prefix = reader.payload.subarray(start, reader.offset);
+  const bytes = reader.bytes(length);
+  const value = base.type === ColumnType.MYSQL_TYPE_DECIMAL ||
+      base.type === ColumnType.MYSQL_TYPE_NEWDECIMAL
+    ? utf8Exact(bytes) ?? bytes
+    : bytes;
+  const parameter: ValueParameter = { ...base, value };
+  if (prefix.length !== lenencIntSize(length)) parameter.lengthPrefix = prefix;
+  return parameter;
 }
 
 function impliedNullBitmap(params: readonly BinaryParameter[]): Uint8Array {
@@ -251,6 +279,15 @@ export function writeParameterBlock(
   }
   block.params.forEach((parameter, i) => {
     if (!("value" in parameter) || isNullBit(bitmap, i, 0)) return;
+    if (parameter.lengthPrefix !== undefined) {
+      const value = parameter.value;
+      const bytes = typeof value === "string" ? utf8Encode(value) : value;
+      if (!(bytes instanceof Uint8Array)) {
+        throw new RangeError(`Cannot write parameter ${i}: a length prefix needs a string value`);
+      }
+      writer.bytes(parameter.lengthPrefix).bytes(bytes);
+      return;
+    }
     writeBinaryValue(writer, parameter.type, parameter.unsigned, parameter.value);
   });
 }

@@ -516,6 +516,7 @@ export class SessionDecoder {
       case "first":
       case "infile-result": {
         if (payload[0] === 0x00) {
+          exchange.columnCount = 0; // an OK is a result without columns
           return at(
             this.#endOfResult(exchange, guard(payload, () => parseOk(payload, context))),
             this.#endKind(exchange),

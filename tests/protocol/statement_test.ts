@@ -355,3 +355,18 @@ Deno.test("serializeStmtExecute() writes a hand-built execute as the protocol la
     toHex(hex("17 03000000 00 01000000 | 02 00 | ffffffffffffffff | 08 01 22000000 16 3b 3b")),
   );
 });
+
+Deno.test("parseStmtExecute() accepts a string parameter whose length prefix is longer than needed", () => {
+  // mysql2 writes some lengths in a wider form than needed (65535 as fd ff ff 00); servers accept
+  // it, so must we, and re-encoding must give the same bytes.
+  const payload = hex(`
+    17 01000000 00 01000000   # COM_STMT_EXECUTE stmt 1, no cursor, 1 iteration
+    00 01 fd00                # NULL bitmap, types sent: VAR_STRING
+    fd 05 00 00 68656c6c6f    # "hello" with a 3-byte length instead of 1
+  `);
+  const execute = parseStmtExecute(payload, DEFAULT_CONTEXT, { parameterCount: 1 });
+  const parameter = execute.params[0];
+  assert.ok("value" in parameter);
+  assert.deepEqual(parameter.value, hex("68656c6c6f"));
+  assert.equal(toHex(serializeStmtExecute(execute, DEFAULT_CONTEXT)), toHex(payload));
+});
