@@ -91,6 +91,20 @@ export function isNullBit(bitmap: Uint8Array, index: number, offset: number): bo
   return (bitmap[(index + offset) >> 3] & (1 << ((index + offset) & 7))) !== 0;
 }
 
+/**
+ * Whether `bitmap` is what {@link buildNullBitmap} gives for `values` (the NULLs), without
+ * building it: this runs for every binary row a recorder decodes.
+ */
+function canonicalNullBitmap(bitmap: Uint8Array, values: readonly unknown[], offset: number) {
+  const count = values.length;
+  for (let bit = 0; bit < bitmap.length * 8; bit++) {
+    const index = bit - offset;
+    const set = (bitmap[bit >> 3] & (1 << (bit & 7))) !== 0;
+    if (set !== (index >= 0 && index < count && values[index] === null)) return false;
+  }
+  return true;
+}
+
 /** Whether two byte arrays hold the same bytes. */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -495,9 +509,7 @@ export function parseBinaryRow(payload: Uint8Array, columns: readonly BinaryColu
     }
   }
   const row: BinaryRow = { kind: "binary-row", values };
-  if (!sameBytes(bitmap, buildNullBitmap(values.map((v) => v === null), 2))) {
-    row.nullBitmap = bitmap;
-  }
+  if (!canonicalNullBitmap(bitmap, values, 2)) row.nullBitmap = bitmap;
   if (!reader.atEnd) row.trailing = reader.restBytes();
   return row;
 }
