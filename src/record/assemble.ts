@@ -101,11 +101,18 @@ export function redactedPacket(message: ClientMessage | ServerMessage): Record<s
   return json;
 }
 
+const commandNames = new Map<string, string>();
+
 /** `COM_STMT_EXECUTE` -> `stmt-execute`. */
 export function commandName(kind: string): string {
-  return kind === "unknown"
-    ? "unknown"
-    : kind.replace(/^COM_/, "").toLowerCase().replaceAll("_", "-");
+  let name = commandNames.get(kind);
+  if (name === undefined) {
+    name = kind === "unknown"
+      ? "unknown"
+      : kind.replace(/^COM_/, "").toLowerCase().replaceAll("_", "-");
+    commandNames.set(kind, name);
+  }
+  return name;
 }
 
 interface OpenResultSet {
@@ -455,6 +462,8 @@ export class ConnectionRecorder {
           metadata: undefined,
           countPacket: undefined,
           rows: [],
+          columnsEnd: undefined,
+          end: undefined,
         };
         if (!compact) {
           element.countPacket = { packet: packetJson(message) };
@@ -753,9 +762,14 @@ export class ConnectionRecorder {
       this.#continue(building, us, incomplete);
       return;
     }
-    const event: CommandEvent = { ...building.event, us };
-    if (event.auth === undefined) delete event.auth;
-    Object.assign(event, flatten(building.elements));
+    // The building is done with: its event becomes the line (no copies on the hot path).
+    const event = building.event;
+    event.us = us;
+    const elements = building.elements;
+    if (elements.length === 1) {
+      const element = elements[0] as Record<string, unknown>;
+      for (const key in element) event[key] = element[key];
+    } else if (elements.length > 1) event.results = elements;
     if (incomplete) event.incomplete = true;
     this.#emit(event);
   }
@@ -870,7 +884,7 @@ function dropRedundantColumnsEnd(element: ResultSetJson): void {
   const end = effectiveEnd(element.end);
   const columnsEnd = element.columnsEnd;
   if (columnsEnd.status === end.status && columnsEnd.warnings === end.warnings) {
-    delete element.columnsEnd;
+    element.columnsEnd = undefined; // not written (and no `delete`: it slows the object down)
   } else if (Object.keys(columnsEnd).length === 0) {
     // Defaults, where the end is not: say so, since omitted would mean "same as the end".
     element.columnsEnd = {};

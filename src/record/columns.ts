@@ -119,6 +119,12 @@ export function jsonToColumn(
  */
 export class ColumnRegistry {
   #ids = new Map<string, number>();
+  /**
+   * Sets seen before, by their first definition object: a prepared statement's executes reuse
+   * the same decoded definitions, so most lookups need no JSON at all.
+   */
+  #seen = new WeakMap<ColumnDefinition41, { columns: ColumnDefinition41[]; id: number }[]>();
+  #recent = new Map<string, { columns: ColumnDefinition41[]; id: number }[]>();
   #emit: (event: ColumnsEvent) => void;
 
   constructor(emit: (event: ColumnsEvent) => void) {
@@ -132,6 +138,39 @@ export class ColumnRegistry {
 
   /** The id of a column set, announcing it first if it is new. */
   idOf(columns: readonly ColumnDefinition41[]): number {
+    const first = columns[0];
+    const seen = first === undefined ? undefined : this.#seen.get(first);
+    if (seen) {
+      for (const entry of seen) {
+        if (
+          entry.columns.length === columns.length && entry.columns.every((c, i) => c === columns[i])
+        ) return entry.id;
+      }
+    }
+    // Text result sets decode fresh definitions each time: compare them field by field with the
+    // sets seen last under the same first column name (equal fields give equal recording forms),
+    // which is much cheaper than building and serializing their recording form.
+    const key = first === undefined ? "" : `${columns.length}\u0000${first.name}`;
+    let recent = this.#recent.get(key);
+    let id = recent?.find((entry) => sameDefinitions(entry.columns, columns))?.id;
+    if (id === undefined) {
+      id = this.#idOfJson(columns);
+      if (!recent) {
+        recent = [];
+        this.#recent.set(key, recent);
+      }
+      if (recent.length >= 8) recent.shift();
+      recent.push({ columns: [...columns], id });
+    }
+    if (first !== undefined) {
+      const entries = seen ?? [];
+      if (entries.length < 8) entries.push({ columns: [...columns], id });
+      this.#seen.set(first, entries);
+    }
+    return id;
+  }
+
+  #idOfJson(columns: readonly ColumnDefinition41[]): number {
     const json = columns.map(columnToJson);
     const key = JSON.stringify(json);
     let id = this.#ids.get(key);
@@ -142,4 +181,35 @@ export class ColumnRegistry {
     }
     return id;
   }
+}
+
+function sameDefinitions(a: readonly ColumnDefinition41[], b: readonly ColumnDefinition41[]) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i] && !sameValue(a[i], b[i])) return false;
+  }
+  return true;
+}
+
+/** Deep equality over what decoded definitions hold: primitives, Uint8Arrays, plain objects. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.length !== b.length) {
+      return false;
+    }
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let count = 0;
+  for (const key in x) {
+    if (x[key] === undefined) continue;
+    count++;
+    if (!sameValue(x[key], y[key])) return false;
+  }
+  for (const key in y) if (y[key] !== undefined) count--;
+  return count === 0;
 }
