@@ -6,6 +6,7 @@
 
 import { UsageError } from "./args.ts";
 import { PROXY_HELP, proxyCommand } from "./proxy.ts";
+import { RECORD_HELP, recordCommand } from "./record.ts";
 import { VERSION } from "../version.ts";
 
 export { VERSION } from "../version.ts";
@@ -21,6 +22,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "relay clients to a server, decoding every packet (--trace prints them)",
     help: PROXY_HELP,
     run: proxyCommand,
+  },
+  record: {
+    summary: "the proxy, writing every connection to a JSONL recording",
+    help: RECORD_HELP,
+    run: recordCommand,
   },
 };
 
