@@ -121,6 +121,8 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
     }
     const seconds = (performance.now() - started) / 1000;
     const reason = closeReason(ends, closed);
+    // Close first, so whoever acts on the log line finds the connection gone.
+    close();
     tap.close(reason, { client: fromClient, server: fromServer });
     logger.log(
       "info",

@@ -15,20 +15,31 @@ export interface Packet {
   lastSequenceId: number;
   /** Number of frames the payload spanned (2 or more for payloads of 16 MiB - 1 bytes or more). */
   frames: number;
+  /** The payload's real length (more than `payload.length` when `truncated`). */
+  length: number;
   /**
-   * The payload. It may be a view into the chunk passed to {@link PacketFramer.push}: valid only
-   * during the callback; copy it to keep it.
+   * The payload, or with {@link PacketFramerOptions.truncateAbove} its first bytes. It may be a
+   * view into the chunk passed to {@link PacketFramer.push}: valid only during the callback; copy
+   * it to keep it.
    */
   payload: Uint8Array;
+  /** Set when `payload` holds only the first bytes of a longer packet. */
+  truncated?: true;
 }
 
 /** Options of {@link PacketFramer}. */
 export interface PacketFramerOptions {
   /**
    * The largest logical payload reassembled; a longer one throws a {@link ProtocolError}.
-   * Default 1 GiB (MySQL's largest max_allowed_packet).
+   * Default 1 GiB (MySQL's largest max_allowed_packet). Ignored with `truncateAbove`.
    */
   maxPacketLength?: number;
+  /**
+   * Keep only the first this-many bytes of longer packets (the rest is counted, not stored): for
+   * readers that need a packet's kind and header, not its body. Memory then stays bounded by this
+   * size whatever the packets' length.
+   */
+  truncateAbove?: number;
 }
 
 const DEFAULT_MAX_PACKET_LENGTH = 1024 * 1024 * 1024;
@@ -54,68 +65,72 @@ const DEFAULT_MAX_PACKET_LENGTH = 1024 * 1024 * 1024;
  */
 export class PacketFramer {
   #max: number;
-  /** Bytes of an incomplete frame (header included) carried over from earlier chunks. */
+  #keep: number;
+  /** Stored bytes of an incomplete frame (header included) carried over from earlier chunks. */
   #tail: Uint8Array[] = [];
+  /** Bytes of the incomplete frame received (stored or not). */
   #tailLength = 0;
+  /** Bytes of the incomplete frame stored in `#tail`. */
+  #tailStored = 0;
   /** Length of the pending frame with its header, or -1 while its header is incomplete. */
   #tailNeed = -1;
-  /** Payload parts of a logical packet continued across 0xffffff-byte frames. */
+  /** Stored payload parts of a logical packet continued across 0xffffff-byte frames. */
   #parts: Uint8Array[] = [];
+  #partsStored = 0;
+  /** Payload bytes of the continued packet so far (stored or not). */
   #partsLength = 0;
   #firstSequenceId = 0;
   #frames = 0;
 
   constructor(options: PacketFramerOptions = {}) {
-    this.#max = options.maxPacketLength ?? DEFAULT_MAX_PACKET_LENGTH;
+    this.#keep = options.truncateAbove ?? Infinity;
+    this.#max = options.truncateAbove === undefined
+      ? options.maxPacketLength ?? DEFAULT_MAX_PACKET_LENGTH
+      : Infinity;
   }
 
   /** Bytes held back waiting for the rest of a packet. */
   get buffered(): number {
-    return this.#tailLength + this.#partsLength;
+    return this.#tailStored + this.#partsStored;
   }
 
   /** Feeds bytes; calls `onPacket` for every logical packet they complete, in order. */
   push(chunk: Uint8Array, onPacket: (packet: Packet) => void): void {
-    let data = chunk;
     let offset = 0;
     if (this.#tailLength > 0) {
-      const used = this.#fillTail(chunk);
-      if (this.#tailLength < this.#tailNeed || this.#tailNeed < 0) return;
-      const frame = concat(this.#tail, this.#tailLength);
-      this.#tail = [];
-      this.#tailLength = 0;
-      this.#tailNeed = -1;
-      this.#frame(
-        frame[3],
-        frame.length - HEADER_LENGTH,
-        frame.subarray(HEADER_LENGTH),
-        true,
-        onPacket,
-      );
-      data = chunk;
-      offset = used;
+      offset = this.#fillTail(chunk);
+      if (this.#tailNeed < 0 || this.#tailLength < this.#tailNeed) return;
+      const frame = concat(this.#tail, this.#tailStored);
+      const length = this.#tailNeed - HEADER_LENGTH;
+      this.#resetTail();
+      this.#frame(frame[3], length, frame.subarray(HEADER_LENGTH), true, onPacket);
     }
-    const end = data.length;
+    const end = chunk.length;
     while (end - offset >= HEADER_LENGTH) {
-      const length = data[offset] | (data[offset + 1] << 8) | (data[offset + 2] << 16);
+      const length = chunk[offset] | (chunk[offset + 1] << 8) | (chunk[offset + 2] << 16);
       if (end - offset - HEADER_LENGTH < length) break;
-      const sequenceId = data[offset + 3];
-      const payload = data.subarray(offset + HEADER_LENGTH, offset + HEADER_LENGTH + length);
+      const sequenceId = chunk[offset + 3];
+      const payload = chunk.subarray(offset + HEADER_LENGTH, offset + HEADER_LENGTH + length);
       offset += HEADER_LENGTH + length;
       this.#frame(sequenceId, length, payload, false, onPacket);
     }
     if (offset < end) {
-      this.#tail = [];
-      this.#tailLength = 0;
-      this.#tailNeed = -1;
-      this.#fillTail(data.subarray(offset));
+      this.#resetTail();
+      this.#fillTail(chunk.subarray(offset));
     }
   }
 
+  #resetTail(): void {
+    this.#tail = [];
+    this.#tailLength = 0;
+    this.#tailStored = 0;
+    this.#tailNeed = -1;
+  }
+
   /**
-   * Moves bytes of `chunk` into the pending frame, no more than the frame needs. Returns how many
-   * bytes of `chunk` it took. The tail is joined only once, when complete, so a large frame
-   * arriving in small chunks costs linear time.
+   * Moves bytes of `chunk` into the pending frame, no more than the frame needs, storing no more
+   * than is kept. Returns how many bytes of `chunk` it took. The stored tail is joined only once,
+   * when complete, so a large frame arriving in small chunks costs linear time.
    */
   #fillTail(chunk: Uint8Array): number {
     let used = 0;
@@ -123,9 +138,10 @@ export class PacketFramer {
       const headerBytes = Math.min(HEADER_LENGTH - this.#tailLength, chunk.length);
       this.#tail.push(chunk.slice(0, headerBytes));
       this.#tailLength += headerBytes;
+      this.#tailStored += headerBytes;
       used = headerBytes;
       if (this.#tailLength < HEADER_LENGTH) return used;
-      const header = concat(this.#tail, this.#tailLength);
+      const header = concat(this.#tail, this.#tailStored);
       this.#tail = [header];
       const length = header[0] | (header[1] << 8) | (header[2] << 16);
       if (this.#partsLength + length > this.#max) this.#tooLong(this.#partsLength + length);
@@ -133,7 +149,11 @@ export class PacketFramer {
     }
     const take = Math.min(this.#tailNeed - this.#tailLength, chunk.length - used);
     if (take > 0) {
-      this.#tail.push(chunk.slice(used, used + take));
+      // Store only what is kept: the frame's bytes up to the packet's kept prefix.
+      const room = Math.max(0, HEADER_LENGTH + this.#keep - this.#partsStored - this.#tailStored);
+      const store = Math.min(take, room);
+      if (store > 0) this.#tail.push(chunk.slice(used, used + store));
+      this.#tailStored += store;
       this.#tailLength += take;
       used += take;
     }
@@ -142,10 +162,9 @@ export class PacketFramer {
 
   /** Drops everything buffered (the stream cannot be resynchronized) and throws. */
   #tooLong(announced: number): never {
-    this.#tail = [];
-    this.#tailLength = 0;
-    this.#tailNeed = -1;
+    this.#resetTail();
     this.#parts = [];
+    this.#partsStored = 0;
     this.#partsLength = 0;
     this.#frames = 0;
     throw new ProtocolError(
@@ -153,6 +172,10 @@ export class PacketFramer {
     );
   }
 
+  /**
+   * One frame. `length` is the frame's real payload length; `payload` holds all of it, or (when
+   * truncating) its first bytes. `owned` says whether `payload` may be kept without a copy.
+   */
   #frame(
     sequenceId: number,
     length: number,
@@ -161,24 +184,36 @@ export class PacketFramer {
     onPacket: (packet: Packet) => void,
   ): void {
     if (this.#frames === 0 && length < MAX_PAYLOAD_LENGTH) {
-      onPacket({ sequenceId, lastSequenceId: sequenceId, frames: 1, payload });
+      const packet: Packet = { sequenceId, lastSequenceId: sequenceId, frames: 1, length, payload };
+      if (payload.length > this.#keep || payload.length < length) {
+        packet.payload = payload.subarray(0, this.#keep);
+        packet.truncated = true;
+      }
+      onPacket(packet);
       return;
     }
     if (this.#frames === 0) this.#firstSequenceId = sequenceId;
     this.#frames++;
     if (this.#partsLength + length > this.#max) this.#tooLong(this.#partsLength + length);
-    // Continued payloads outlive the chunk they came in, so views into it are copied.
-    this.#parts.push(owned ? payload : payload.slice());
+    const room = Math.max(0, this.#keep - this.#partsStored);
+    const kept = payload.length > room ? payload.subarray(0, room) : payload;
+    if (kept.length > 0) {
+      // Continued payloads outlive the chunk they came in, so views into it are copied.
+      this.#parts.push(owned ? kept : kept.slice());
+      this.#partsStored += kept.length;
+    }
     this.#partsLength += length;
     if (length === MAX_PAYLOAD_LENGTH) return;
-    const whole = concat(this.#parts, this.#partsLength);
     const packet: Packet = {
       sequenceId: this.#firstSequenceId,
       lastSequenceId: sequenceId,
       frames: this.#frames,
-      payload: whole,
+      length: this.#partsLength,
+      payload: concat(this.#parts, this.#partsStored),
     };
+    if (this.#partsStored < this.#partsLength) packet.truncated = true;
     this.#parts = [];
+    this.#partsStored = 0;
     this.#partsLength = 0;
     this.#frames = 0;
     onPacket(packet);

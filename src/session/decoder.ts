@@ -221,7 +221,7 @@ export class SessionDecoder {
         const head = this.#pending[0];
         if (head && head.stage === "infile-data") {
           // LOCAL INFILE: the client streams the file; an empty packet ends it.
-          if (payload.length === 0) head.stage = "infile-result";
+          if (packet.length === 0) head.stage = "infile-result";
           return decoded(guard(payload, () => parseLocalInfileData(payload)), head);
         }
         if (head && head.shape === "auth") {
@@ -252,6 +252,14 @@ export class SessionDecoder {
         return result("server", packet, this.#greeting(payload));
       case "auth":
         return this.#authResponse(packet, this.#pending[0]);
+      case "login":
+        // The server rejects what the client sent before it arrived whole (packets out of order)
+        // and closes.
+        if (payload[0] === 0xff) {
+          this.#phase = "closed";
+          return result("server", packet, guard(payload, () => parseErr(payload, this.#context)));
+        }
+        return result("server", packet, unknownPacket(payload, "server packet before the login"));
       case "command": {
         const exchange = this.#pending[0];
         if (!exchange) {
@@ -489,7 +497,7 @@ export class SessionDecoder {
       case "ok":
         return finish(this.#terminal(payload));
       case "binlog":
-        if (first === 0xfe && payload.length < 9) return finish(this.#terminal(payload));
+        if (first === 0xfe && packet.length < 9) return finish(this.#terminal(payload));
         return result(
           "server",
           packet,
@@ -499,7 +507,7 @@ export class SessionDecoder {
       case "prepare":
         return this.#prepareResponse(packet, exchange);
       case "field-list":
-        if (this.#isEnd(payload)) return finish(this.#terminal(payload));
+        if (this.#isEnd(packet)) return finish(this.#terminal(payload));
         return result("server", packet, this.#columnDefinition(payload), exchange);
       default:
         return this.#resultSet(packet, exchange);
@@ -571,7 +579,7 @@ export class SessionDecoder {
         return at(message);
       }
       case "rows": {
-        if (this.#isEnd(payload)) {
+        if (this.#isEnd(packet)) {
           const message = this.#terminal(payload);
           return at(this.#endOfResult(exchange, message), this.#endKind(exchange));
         }
@@ -689,11 +697,11 @@ export class SessionDecoder {
   }
 
   /** Whether a packet in a row or column-definition stream is the terminating EOF/OK. */
-  #isEnd(payload: Uint8Array): boolean {
+  #isEnd({ payload, length }: Packet): boolean {
     if (payload[0] !== 0xfe) return false;
     // A row may start with 0xFE only as an 8-byte length prefix, so it is at least 9 bytes; with
     // CLIENT_DEPRECATE_EOF the terminating OK can be longer (info, session state) but never 16 MiB.
-    return this.#deprecateEof() ? payload.length < 0xffffff : payload.length < 9;
+    return this.#deprecateEof() ? length < 0xffffff : length < 9;
   }
 
   #deprecateEof(): boolean {
@@ -743,7 +751,7 @@ function result(
   const decoded: DecodedPacket = {
     direction,
     sequenceId: packet.sequenceId,
-    length: packet.payload.length,
+    length: packet.length,
     message,
   };
   if (exchange) decoded.exchange = exchange;

@@ -32,6 +32,9 @@ export interface ConnectionTap {
   close?(reason: string, bytes: { client: number; server: number }): void;
 }
 
+/** Bytes of each packet kept when only the protocol state is followed (see `track()`). */
+const TRACK_PREFIX_BYTES = 64 * 1024;
+
 /** Options of {@link createSessionTap}. */
 export interface SessionTapOptions {
   /** Receives every decoded packet, in wire order. Byte fields are valid only during the call. */
@@ -58,7 +61,11 @@ export function createSessionTap(options: SessionTapOptions = {}): ConnectionTap
   readonly decoder: SessionDecoder;
 } {
   const decoder = new SessionDecoder({ onOpaque: options.onOpaque });
-  const framerOptions = { maxPacketLength: options.maxPacketLength };
+  // With nobody reading the messages, the state machine needs only each packet's first bytes:
+  // large packets are not reassembled, so memory stays bounded whatever their size.
+  const framerOptions = options.onPacket
+    ? { maxPacketLength: options.maxPacketLength }
+    : { truncateAbove: TRACK_PREFIX_BYTES };
   const clientFramer = new PacketFramer(framerOptions);
   const serverFramer = new PacketFramer(framerOptions);
   const onPacket = options.onPacket;

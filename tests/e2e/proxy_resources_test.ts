@@ -273,22 +273,24 @@ liveTest(
 );
 
 liveTest(
-  "proxy CLI --max-packet 1048576: a 64 MiB value is relayed intact without being reassembled",
+  "proxy CLI: a 64 MiB value is relayed intact and decoded without being reassembled",
   async (db) => {
     await ensureDatabase(db);
     const size = 64 * MiB;
     const sql = `SELECT 1 AS seq, REPEAT(MD5(1), ${size / 32}) AS v`;
     const expected = await serverAggregate(db, sql);
+    // The default --max-packet (1 GiB): without --trace the proxy follows the protocol state
+    // from each packet's first bytes, so it never holds the value, whatever the limit.
     const { result: got, memory, stderr } = await measureProxy(
       db,
-      ["--max-packet", "1048576"],
+      [],
       (port) => readSlowly(db, port, sql, 1024 * MiB),
     );
-    console.log(`one ${mib(size)} value, --max-packet 1048576: ${describeMemory(memory)}`);
+    console.log(`one ${mib(size)} value: ${describeMemory(memory)}`);
     assert.deepEqual([got.rows, got.seqSum, got.crcSum], expected);
-    assert.match(stderr, /exceeds the 1048576-byte limit/);
+    assert.doesNotMatch(stderr, /Decoding stopped|Cannot decode|exceeds/);
     assert.ok(
-      memory.peak - memory.baseline < size / 2,
+      memory.peak - memory.baseline < size / 8,
       `the proxy held the value: ${describeMemory(memory)}`,
     );
   },

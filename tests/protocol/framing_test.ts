@@ -168,3 +168,28 @@ Deno.test("PacketFramer throws ProtocolError once a packet exceeds maxPacketLeng
   );
   assert.equal(framer.buffered, 0, "the framer drops what it had");
 });
+
+Deno.test("PacketFramer with truncateAbove keeps only a prefix of large packets, at every size", () => {
+  const payload = bigPayload(2 * 0xffffff + 100);
+  const stream = concat(...continued(payload, 0), frame(3, hex("0e")), frame(0, bigPayload(70000)));
+  const framer = new PacketFramer({ truncateAbove: 1000 });
+  const seen: Packet[] = [];
+  let peak = 0;
+  for (let offset = 0; offset < stream.length; offset += 65536) {
+    framer.push(
+      stream.subarray(offset, offset + 65536),
+      (p) => seen.push({ ...p, payload: p.payload.slice() }),
+    );
+    peak = Math.max(peak, framer.buffered);
+  }
+  assert.equal(seen.length, 3);
+  assert.equal(seen[0].length, payload.length);
+  assert.equal(seen[0].truncated, true);
+  assert.deepEqual(seen[0].payload, payload.subarray(0, 1000));
+  assert.equal(seen[0].frames, 3);
+  assert.equal(toHex(seen[1].payload), "0e");
+  assert.equal(seen[1].truncated, undefined);
+  assert.equal(seen[2].length, 70000);
+  assert.equal(seen[2].payload.length, 1000);
+  assert.ok(peak <= 1000 + 8, `buffered at most ${peak} bytes`);
+});

@@ -268,3 +268,27 @@ Deno.test("SessionDecoder decodes an ERR the server sends unprompted before clos
   const err = h.server(0, "ff 8610 2330384530314c6f73742063");
   assert.deepEqual(kinds(err), ["err"]);
 });
+
+Deno.test("SessionDecoder.track() tells a truncated 16 MiB row from the OK that ends the rows", () => {
+  // With CLIENT_DEPRECATE_EOF a 0xFE packet under 16 MiB ends the rows; a row starting with 0xFE
+  // (an 8-byte length) is at least 16 MiB. Truncated payloads must not change that verdict.
+  const frames = readCapture(new URL(DEPRECATE_EOF, CAPTURES)).filter((f) => f.connection === 1);
+  const tap = createSessionTap(); // no listener: track mode, truncating framer
+  for (const f of frames.slice(0, 3)) {
+    const bytes = frame(f.sequenceId, f.payload);
+    if (f.direction === "client") tap.client(bytes);
+    else tap.server(bytes);
+  }
+  tap.client(frame(0, hex(QUERY_SELECT_1)));
+  tap.server(frame(1, hex("01 01")));
+  tap.server(frame(2, hex(COLUMN_DEF)));
+  const value = new Uint8Array(9 + 0x1000000).fill(0x61);
+  value.set(hex("fe 00 00 00 01 00 00 00 00"));
+  tap.server(frame(3, value.subarray(0, 0xffffff)).subarray(0, 4));
+  tap.server(value.subarray(0, 0xffffff));
+  tap.server(frame(4, value.subarray(0xffffff)));
+  assert.equal(tap.decoder.pending.length, 1, "the big row did not end the response");
+  assert.equal(tap.decoder.pending[0].rows, 1);
+  tap.server(frame(5, hex("fe 00 00 0200 0000")));
+  assert.equal(tap.decoder.pending.length, 0);
+});
