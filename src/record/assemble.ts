@@ -479,7 +479,8 @@ export class ConnectionRecorder {
           binary,
           index: building.elements.length,
         };
-        if (skipped) element.columns = this.#options.columns.idOf(definitionsOf(building.exchange));
+        // Skipped definitions are the statement's, which the client (and the recording) already
+        // has: `columns` is omitted, as the format says, which keeps executes small.
         building.elements.push(element);
         return;
       }

@@ -140,7 +140,10 @@ export interface ErrorJson {
 
 /** A result set. */
 export interface ResultSetJson {
-  /** The column set (also when the server skipped the definitions: `metadata` false). */
+  /**
+   * The column set; omitted when the server skipped the definitions (`metadata` false: they are
+   * the statement's, from its prepare or an earlier execute).
+   */
   columns?: number;
   metadata?: false;
   /** The column count packet, when it had bytes the compact form does not hold. */
