@@ -575,7 +575,7 @@ liveTest("mysql2 execute with 65535- and 16777215-byte parameters is decoded", a
   });
   assert.deepEqual(
     seen.map((o) => "result" in o ? o.result : o.error),
-    sizes.map((size) => [{ t: String(size), b: String(size), n: size }]),
+    sizes.map((size) => [{ t: size, b: size, n: size }]),
   );
 }, { timeoutMs: 120_000 });
 
