@@ -459,7 +459,6 @@ export class ConnectionRecorder {
         // Keys filled in later keep this place, so every line lists them in the same order.
         const element: ResultSetJson = {
           columns: undefined,
-          metadata: undefined,
           countPacket: undefined,
           rows: [],
           columnsEnd: undefined,
@@ -468,8 +467,8 @@ export class ConnectionRecorder {
         if (!compact) {
           element.countPacket = { packet: packetJson(message) };
         }
+        // Skipped definitions (MariaDB's metadata cache) show as a result set without `columns`.
         const skipped = message.metadataFollows === 0;
-        if (skipped) element.metadata = false;
         const binary = building.exchange.shape !== "text-resultset";
         building.open = {
           element,
@@ -479,8 +478,6 @@ export class ConnectionRecorder {
           binary,
           index: building.elements.length,
         };
-        // Skipped definitions are the statement's, which the client (and the recording) already
-        // has: `columns` is omitted, as the format says, which keeps executes small.
         building.elements.push(element);
         return;
       }

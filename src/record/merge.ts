@@ -137,6 +137,11 @@ function key(conn: number, n: number): string {
 }
 
 function copyElement(element: ResponseElement): ResponseElement {
+  if (!isResultSet(element)) return element;
   // Rows are appended to result sets: never to the arrays of the parsed line itself.
-  return isResultSet(element) ? { ...element, rows: [...element.rows] } : element;
+  const copy = { ...element, rows: [...element.rows] };
+  // A result set without `columns` is one whose definitions the server skipped (MariaDB's
+  // metadata cache): its columns are the statement's. Older writers said so with `metadata`.
+  if (copy.columns === undefined && copy.metadata === undefined) copy.metadata = false;
+  return copy;
 }

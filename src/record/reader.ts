@@ -100,6 +100,10 @@ export function parseRecordingLine(
   }
   if (!isObject(value)) throw new RecordingError("a line must be a JSON object", { line, path });
   const record = value as Record<string, unknown>;
+  // Writers leave `type` out of command lines: a line with `cmd` and no `type` is a command.
+  if (record.type === undefined && !header && typeof record.cmd === "string") {
+    record.type = "command";
+  }
   const type = record.type;
   if (header) {
     if (type !== "header") {

@@ -73,6 +73,7 @@ export interface WriterStats {
 }
 
 const encoder = new TextEncoder();
+const COMMAND_PREFIX = '{"type":"command",';
 const MIB = 1024 * 1024;
 /** Largest batch handed to one `write` (several MiB of lines is as fast as it gets). */
 const MAX_BATCH = 4 * MIB;
@@ -316,7 +317,10 @@ export class RecordingWriter {
   }
 
   #line(event: HeaderEvent | RecordingEvent): string {
-    const line = JSON.stringify(event) + "\n";
+    let json = JSON.stringify(event);
+    // Command lines, most of a recording, go without their `type`: `cmd` says what they are.
+    if (json.startsWith(COMMAND_PREFIX)) json = "{" + json.slice(COMMAND_PREFIX.length);
+    const line = json + "\n";
     this.#queued += line.length;
     if (line.length > this.#stats.longestLine) this.#stats.longestLine = line.length;
     return line;
