@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createLogger, createSessionTap, startProxy } from "../../mod.ts";
-import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
+import { liveTest, type MariaDB, unavailableTest } from "../helpers/mariadb.ts";
 import { findBinary } from "../helpers/mariadb_server.ts";
 
 /** A database of its own, so the sbtest tables of other tests are not touched. */
@@ -145,15 +145,12 @@ async function runMode(db: MariaDB, mode: "auto" | "disable"): Promise<Seen> {
   }
 }
 
-const REASON = SYSBENCH ? "" : " (ignored: sysbench not found on PATH)";
-
 if (!SYSBENCH) {
   for (const mode of ["auto", "disable"]) {
-    Deno.test({
-      name: `sysbench oltp_read_write --db-ps-mode=${mode} through the proxy${REASON}`,
-      ignore: true,
-      fn() {},
-    });
+    unavailableTest(
+      `sysbench oltp_read_write --db-ps-mode=${mode} through the proxy`,
+      "sysbench not found on PATH",
+    );
   }
 } else {
   liveTest(

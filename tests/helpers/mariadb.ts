@@ -209,6 +209,22 @@ async function withTimeout(body: Promise<void>, ms: number, name: string): Promi
  * });
  * ```
  */
+/**
+ * Registers a test that cannot run here because `reason` (a tool is missing): reported as ignored
+ * with the reason in its name, except with CI=true, where `.ci/run` installs every tool the
+ * suite uses, so it fails instead of passing silently.
+ */
+export function unavailableTest(name: string, reason: string): void {
+  const ci = Deno.env.get("CI") === "true";
+  Deno.test({
+    name: ci ? name : `${name} (ignored: ${reason})`,
+    ignore: !ci,
+    fn() {
+      throw new Error(`Cannot skip this test in CI: ${reason}`);
+    },
+  });
+}
+
 export function liveTest(
   name: string,
   fn: (db: MariaDB, t: Deno.TestContext) => Promise<void>,
