@@ -43,8 +43,10 @@ export const PROXY_OPTIONS_HELP =
   --json                  logs (stderr), the ready line and --trace output as JSON lines
   --quiet                 log only warnings and errors
   --connect-timeout MS    how long to wait for the server's TCP connect (default 10000)
-  --max-packet BYTES      largest packet reassembled for decoding (default 1073741824); larger
-                          packets are still forwarded, but that connection is no longer decoded
+  --max-packet BYTES      largest packet reassembled when packets are printed or recorded
+                          (default 1073741824); a larger one is still forwarded, but that
+                          connection is no longer decoded. Without --trace the proxy reads only
+                          the first 64 KiB of each packet, so memory stays small regardless
   -h, --help              show this help`;
 
 /** Help text of `proxy`. */
