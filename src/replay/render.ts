@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Capability } from "../protocol/constants.ts";
+import { Capability, MariaDbCapability } from "../protocol/constants.ts";
 import type { CodecContext } from "../protocol/context.ts";
 import {
   type EofPacket,
@@ -53,6 +53,12 @@ export interface RenderOptions {
   statementId?: number;
   /** Columns of the statement, for `stmt-fetch` rows and metadata-skipped executes. */
   statementColumns?: ColumnDefinition41[];
+  /**
+   * Send column definitions even where the recorded server skipped them (MariaDB's metadata
+   * cache): the live client may not have the metadata the recorded one had cached. Default false
+   * (as recorded).
+   */
+  sendMetadata?: boolean;
 }
 
 /** The server packets of a recorded response, in order. */
@@ -113,6 +119,8 @@ function renderElement(
     const text = jsonToBytes(element.statistics, "statistics");
     out.push(serializeStatistics({ kind: "statistics", text: utf8Decode(text), textBytes: text }));
   } else if ("progress" in element) {
+    // A client that did not ask for progress reports would take one for an error.
+    if ((context.mariadbCapabilities & MariaDbCapability.MARIADB_CLIENT_PROGRESS) === 0) return;
     out.push(
       serializeProgressReport(
         jsonToMessage({ kind: "progress", ...element.progress }) as ProgressReport,
@@ -136,24 +144,25 @@ function renderResultSet(
   const columns = element.columns !== undefined
     ? options.columnSet(element.columns)
     : options.columns;
+  // Metadata is skipped only where the recorded server skipped it and the client can take that.
+  const skipMetadata = element.metadata === false && !options.sendMetadata &&
+    hasMetadataByte(context);
   if (!options.rowsOnly) {
     if (element.countPacket) {
       out.push(renderPacket(element.countPacket.packet, options, columns));
     } else {
-      const metadataByte = (context.mariadbCapabilities & 0x10) !== 0 ||
-        (context.capabilities & Capability.CLIENT_OPTIONAL_RESULTSET_METADATA) !== 0;
       out.push(serializeColumnCount(
-        metadataByte
+        hasMetadataByte(context)
           ? {
             kind: "column-count",
             count: columns.length,
-            metadataFollows: element.metadata === false ? 0 : 1,
+            metadataFollows: skipMetadata ? 0 : 1,
           }
           : { kind: "column-count", count: columns.length },
         context,
       ));
     }
-    if (element.metadata !== false) {
+    if (!skipMetadata) {
       for (const column of columns) out.push(serializeColumnDefinition41(column, context));
     }
     if (!deprecate) {
@@ -226,6 +235,11 @@ function renderEnd(
   const deprecate = (context.capabilities & Capability.CLIENT_DEPRECATE_EOF) !== 0;
   if (deprecate && closesRows) return serializeOk(okPacket(json, 0xfe), context);
   return serializeEof(eofPacket(json), context);
+}
+
+function hasMetadataByte(context: CodecContext): boolean {
+  return (context.mariadbCapabilities & MariaDbCapability.MARIADB_CLIENT_CACHE_METADATA) !== 0 ||
+    (context.capabilities & Capability.CLIENT_OPTIONAL_RESULTSET_METADATA) !== 0;
 }
 
 function renderPacket(

@@ -1,0 +1,335 @@
+/**
+ * Deterministic matching of live requests to recorded exchanges (docs/matching.md is the user's
+ * description of these rules; keep the two in step).
+ *
+ * Data commands go down a ladder, most exact first: the exact normalized request, then the same
+ * statement shape with equal literals and parameters, each first on the recorded connection the
+ * live one is bound to, then anywhere, unserved first (FIFO, recorded order); then the same again
+ * served before (repeats: the last one); then the closest of the same shape (approximate). Session
+ * commands (see `SessionClass`) match across connections and are never consumed.
+ *
+ * @module
+ */
+
+import type { Catalog, Exchange, RecordedConnection } from "./catalog.ts";
+import type { Request } from "./keys.ts";
+
+/** How a request was answered. */
+export type MatchKind =
+  /** The same request, not served before. */
+  | "exact"
+  /** The same request, served before (the recording had fewer of them). */
+  | "repeat"
+  /** The same statement shape with other literal values or parameters: the closest one. */
+  | "approximate"
+  /** A session command: served from any connection, not consumed. */
+  | "session";
+
+/** A match, or a miss with the recorded request that comes closest. */
+export type MatchResult =
+  | { kind: MatchKind; exchange: Exchange }
+  | { kind: "miss"; closest?: Closest };
+
+/** The recorded request nearest to one that missed. */
+export interface Closest {
+  exchange: Exchange;
+  /** `same statement, 1 of 2 values differ` or `3 tokens differ`. */
+  how: string;
+  /** Tokens of the statement shapes that differ (0 for the same shape). */
+  distance: number;
+}
+
+/** A live connection as matching sees it. */
+export interface LiveConnection {
+  id: number;
+  user?: string;
+  /** The recorded connection it follows, once bound. */
+  bound?: RecordedConnection;
+}
+
+/** Options of {@link Matcher}. */
+export interface MatcherOptions {
+  /** Serve the closest of the same statement shape when no values are equal. Default true. */
+  approximate?: boolean;
+  /** Serve an exchange again when every recorded one was served. Default true. */
+  repeat?: boolean;
+}
+
+/** Recorded exchanges sharing a key, in recorded order, with each connection's own list. */
+class Bucket {
+  readonly all: Exchange[] = [];
+  #next = 0;
+  readonly byConnection = new Map<RecordedConnection, { list: Exchange[]; next: number }>();
+
+  add(exchange: Exchange): void {
+    this.all.push(exchange);
+    let own = this.byConnection.get(exchange.connection);
+    if (!own) {
+      own = { list: [], next: 0 };
+      this.byConnection.set(exchange.connection, own);
+    }
+    own.list.push(exchange);
+  }
+
+  /** The first exchange not served yet, of `connection` or of all. */
+  firstUnserved(connection?: RecordedConnection): Exchange | undefined {
+    if (connection) {
+      const own = this.byConnection.get(connection);
+      if (!own) return undefined;
+      while (own.next < own.list.length && own.list[own.next].uses > 0) own.next++;
+      return own.list[own.next];
+    }
+    while (this.#next < this.all.length && this.all[this.#next].uses > 0) this.#next++;
+    return this.all[this.#next];
+  }
+
+  /** The last exchange, of `connection` or of all. */
+  last(connection?: RecordedConnection): Exchange | undefined {
+    if (connection) return this.byConnection.get(connection)?.list.at(-1);
+    return this.all.at(-1);
+  }
+}
+
+/** How many candidates of one shape "closest" looks at, at most (the first ones in order). */
+const CLOSEST_SCAN_LIMIT = 10_000;
+/** How many distinct statement shapes a miss is compared with, at most. */
+const MISS_SCAN_LIMIT = 5_000;
+
+/**
+ * Matches requests of live connections to the exchanges of a {@link Catalog}.
+ *
+ * @example
+ * ```ts ignore
+ * const matcher = new Matcher(catalog);
+ * const result = matcher.match({ id: 1 }, sqlRequest("query", "SELECT 1", catalog.sql));
+ * ```
+ */
+export class Matcher {
+  #catalog: Catalog;
+  #approximate: boolean;
+  #repeat: boolean;
+  #exact = new Map<string, Bucket>();
+  #literal = new Map<string, Bucket>();
+  #shape = new Map<string, Bucket>();
+  /** One exchange per distinct shape, for the closest candidate of a miss. */
+  #shapes = new Map<string, Exchange>();
+
+  constructor(catalog: Catalog, options: MatcherOptions = {}) {
+    this.#catalog = catalog;
+    this.#approximate = options.approximate ?? true;
+    this.#repeat = options.repeat ?? true;
+    for (const exchange of catalog.exchanges) {
+      const { request } = exchange;
+      bucket(this.#exact, request.key).add(exchange);
+      if (request.literalKey !== request.key) {
+        bucket(this.#literal, request.literalKey).add(exchange);
+      }
+      bucket(this.#shape, request.shapeKey).add(exchange);
+      if (!this.#shapes.has(request.shapeKey)) this.#shapes.set(request.shapeKey, exchange);
+    }
+  }
+
+  /** Finds the answer to `request` on `live`, binding `live` to a recorded connection if due. */
+  match(live: LiveConnection, request: Request): MatchResult {
+    if (request.session) return this.#session(live, request);
+    if (!live.bound) this.#bind(live, request);
+    const bound = live.bound;
+    for (const map of [this.#exact, this.#literal]) {
+      const found = map.get(map === this.#exact ? request.key : request.literalKey);
+      const exchange = found && (found.firstUnserved(bound) ?? found.firstUnserved());
+      if (exchange) return this.#serve("exact", exchange);
+    }
+    if (this.#repeat) {
+      for (const map of [this.#exact, this.#literal]) {
+        const found = map.get(map === this.#exact ? request.key : request.literalKey);
+        const exchange = found && (found.last(bound) ?? found.last());
+        if (exchange) return this.#serve("repeat", exchange);
+      }
+    }
+    if (this.#approximate) {
+      const found = this.#shape.get(request.shapeKey);
+      if (found) {
+        const unserved = (e: Exchange) => e.uses === 0 && !e.infile;
+        const own = bound && found.byConnection.get(bound)?.list;
+        const exchange = (own && closestValues(own, request.values, unserved)) ??
+          closestValues(found.all, request.values, unserved) ??
+          (this.#repeat ? closestValues(found.all, request.values, (e) => !e.infile) : undefined);
+        if (exchange) return this.#serve("approximate", exchange);
+      }
+    }
+    return { kind: "miss", closest: this.closest(request) };
+  }
+
+  /** Unbinds a live connection that closed: its recorded connection is free for another. */
+  release(live: LiveConnection): void {
+    if (live.bound && live.bound.boundTo === live.id) live.bound.boundTo = undefined;
+    live.bound = undefined;
+  }
+
+  /** Recorded exchanges (session commands excepted) never served, in recorded order. */
+  unused(): Exchange[] {
+    return this.#catalog.exchanges.filter((e) => e.uses === 0 && !e.request.session);
+  }
+
+  /** The recorded request nearest to `request` (for a miss's message). */
+  closest(request: Request): Closest | undefined {
+    const same = this.#shape.get(request.shapeKey);
+    if (same) {
+      const exchange = closestValues(same.all, request.values, () => true)!;
+      const differ = valueDistance(exchange.request.values, request.values);
+      const total = Math.max(exchange.request.values.length, request.values.length);
+      return {
+        exchange,
+        distance: 0,
+        how: `same statement, ${differ} of ${total} value${total === 1 ? "" : "s"} differ${
+          differ === 1 ? "s" : ""
+        }`,
+      };
+    }
+    const tokens = shapeTokens(request.shape);
+    let best: Closest | undefined;
+    let scanned = 0;
+    for (const exchange of this.#shapes.values()) {
+      if (++scanned > MISS_SCAN_LIMIT) break;
+      const distance = editDistance(tokens, shapeTokens(exchange.request.shape));
+      const penalty = exchange.request.cmd === request.cmd ? 0 : 1;
+      if (!best || distance + penalty < best.distance) {
+        best = {
+          exchange,
+          distance: distance + penalty,
+          how: `${distance} token${distance === 1 ? "" : "s"} differ${distance === 1 ? "s" : ""}`,
+        };
+      }
+    }
+    return best;
+  }
+
+  #session(live: LiveConnection, request: Request): MatchResult {
+    for (const key of [request.key, request.literalKey]) {
+      const found = (key === request.key ? this.#exact : this.#literal).get(key);
+      if (!found) continue;
+      const exchange = (live.bound && found.byConnection.get(live.bound)?.list[0]) ??
+        sameUser(found, live.user) ?? found.all[0];
+      return this.#serve("session", exchange);
+    }
+    return { kind: "miss", closest: this.closest(request) };
+  }
+
+  /**
+   * Binds an unbound live connection to the free recorded connection whose pending commands
+   * start soonest with this request (exact, then equal values, then same shape), preferring
+   * recordings of the same user, then recorded order. Without a candidate it stays unbound and
+   * is served from any recorded connection.
+   */
+  #bind(live: LiveConnection, request: Request): void {
+    for (
+      const [map, key] of [
+        [this.#exact, request.key],
+        [this.#literal, request.literalKey],
+        [this.#shape, request.shapeKey],
+      ] as const
+    ) {
+      const found = map.get(key);
+      if (!found) continue;
+      let best: { connection: RecordedConnection; rank: number[] } | undefined;
+      for (const [connection] of found.byConnection) {
+        if (connection.boundTo !== undefined) continue;
+        const exchange = found.firstUnserved(connection);
+        if (!exchange || exchange.infile && map === this.#shape) continue;
+        while (
+          connection.progress < connection.exchanges.length &&
+          connection.exchanges[connection.progress].uses > 0
+        ) connection.progress++;
+        const rank = [
+          exchange.position - connection.progress,
+          live.user !== undefined && connection.login.user === live.user ? 0 : 1,
+          connection.order,
+        ];
+        if (!best || lessThan(rank, best.rank)) best = { connection, rank };
+      }
+      if (best) {
+        best.connection.boundTo = live.id;
+        live.bound = best.connection;
+        return;
+      }
+    }
+  }
+
+  #serve(kind: MatchKind, exchange: Exchange): MatchResult {
+    exchange.uses++;
+    return { kind, exchange };
+  }
+}
+
+function bucket(map: Map<string, Bucket>, key: string): Bucket {
+  let found = map.get(key);
+  if (!found) {
+    found = new Bucket();
+    map.set(key, found);
+  }
+  return found;
+}
+
+function sameUser(found: Bucket, user: string | undefined): Exchange | undefined {
+  if (user === undefined) return undefined;
+  return found.all.find((e) => e.connection.login.user === user);
+}
+
+function lessThan(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
+}
+
+/** Positions whose values differ, plus the difference in count. */
+export function valueDistance(a: readonly string[], b: readonly string[]): number {
+  let distance = Math.abs(a.length - b.length);
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) distance++;
+  return distance;
+}
+
+/** The candidate with the fewest differing values; the first in order on ties. */
+function closestValues(
+  candidates: readonly Exchange[],
+  values: readonly string[],
+  eligible: (exchange: Exchange) => boolean,
+): Exchange | undefined {
+  let best: Exchange | undefined;
+  let bestDistance = Infinity;
+  const end = Math.min(candidates.length, CLOSEST_SCAN_LIMIT);
+  for (let i = 0; i < end; i++) {
+    const candidate = candidates[i];
+    if (!eligible(candidate)) continue;
+    const distance = valueDistance(candidate.request.values, values);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+      if (distance === 0) break;
+    }
+  }
+  return best;
+}
+
+/** A statement shape as tokens: names, `?`, quoted names, single symbols. */
+export function shapeTokens(shape: string): string[] {
+  return shape.match(/`[^`]*`|[a-z0-9_$@.]+|\?\+?|[^\s]/gi) ?? [];
+}
+
+/** Levenshtein distance between token lists. */
+export function editDistance(a: readonly string[], b: readonly string[]): number {
+  if (a.length === 0) return b.length;
+  if (b.length === 0) return a.length;
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}

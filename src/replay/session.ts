@@ -1,0 +1,425 @@
+/**
+ * The command phase of one live connection: read each command, turn it into a request, ask the
+ * matcher, and send the recorded response rendered for this client's capabilities (or an ERR
+ * naming the closest recorded request). Trivial commands are answered without the recording.
+ *
+ * @module
+ */
+
+import { Capability, Command } from "../protocol/constants.ts";
+import type { CodecContext } from "../protocol/context.ts";
+import { type ClientCommand, parseCommand } from "../protocol/commands.ts";
+import { parseComChangeUser } from "../protocol/change_user.ts";
+import { boundParameterTypes } from "../protocol/statement.ts";
+import { type OkPacket, serializeEof, serializeOk } from "../protocol/generic.ts";
+import { framePacket } from "../protocol/writer.ts";
+import { redactSqlSecrets } from "../protocol/sql_secrets.ts";
+import { binaryValueToJson, bytesToJson, messageToJson } from "../record/values.ts";
+import type { Logger } from "../log.ts";
+import {
+  canonicalValue,
+  LONG_DATA_VALUE,
+  otherRequest,
+  type Request,
+  sqlRequest,
+  useRequest,
+} from "./keys.ts";
+import type { Catalog } from "./catalog.ts";
+import type { LiveConnection, Matcher, MatchKind } from "./matcher.ts";
+import type { PacketIO } from "./io.ts";
+import { accessDenied, authenticate, type AuthSwitch, errPayload, loginOk } from "./handshake.ts";
+import { type LiveStatement, prepareStatement, respond } from "./respond.ts";
+import type { UserPolicy } from "./handshake.ts";
+
+/** A command the recording had no answer for. */
+export interface Miss {
+  /** The live connection (numbered from 1 in the order clients connected). */
+  connection: number;
+  /** The command name: `query`, `stmt-execute`, ... */
+  cmd: string;
+  /** What the client sent, in short: `query "SELECT ..."`. */
+  request: string;
+  /** The recorded request that came closest, and how close. */
+  closest?: { request: string; recording: string; how: string };
+  /** The message of the ERR the client got. */
+  message: string;
+  at: Date;
+}
+
+/** How a command was answered, for the statistics. */
+export type Outcome = MatchKind | "synthesized" | "miss";
+
+/** What every connection of one replay server shares. */
+export interface SessionServices {
+  catalog: Catalog;
+  matcher: Matcher;
+  logger: Logger;
+  /** Scales recorded latency: a response waits `us / speed` before it is sent. */
+  speed?: number;
+  users?: UserPolicy;
+  switchFor(user: string): AuthSwitch | undefined;
+  publicKey(): string;
+  /** Counts every command answered. */
+  count(outcome: Outcome): void;
+  /** Reports a miss (already counted). */
+  miss(miss: Miss): void;
+}
+
+/** One live connection after login. */
+export interface LiveSession extends LiveConnection {
+  context: CodecContext;
+  database?: string;
+  host: string;
+  /** Server status flags to put in synthesized OKs. */
+  status: number;
+  statements: Map<number, LiveStatement>;
+  nextStatementId: number;
+  lastPrepared?: LiveStatement;
+  /** Commands answered on this connection, and how many of them missed. */
+  answered: number;
+  missed: number;
+}
+
+function tally(services: SessionServices, session: LiveSession, outcome: Outcome): void {
+  services.count(outcome);
+  session.answered++;
+  if (outcome === "miss") session.missed++;
+}
+
+/** ER_UNKNOWN_ERROR: what a miss answers. */
+export const MISS_ERROR = { code: 1105, sqlState: "HY000" } as const;
+const LAST_PREPARED = 0xffffffff;
+
+/** Serves commands until the client quits or closes. */
+export async function serveCommands(
+  io: PacketIO,
+  session: LiveSession,
+  services: SessionServices,
+): Promise<void> {
+  const lookup = {
+    get: (id: number) => id === LAST_PREPARED ? session.lastPrepared : session.statements.get(id),
+  };
+  for (;;) {
+    const packet = await io.next();
+    if (!packet || packet.payload.length === 0) return;
+    const payload = packet.payload;
+    const seq = (packet.lastSequenceId + 1) & 0xff;
+    switch (payload[0]) {
+      case Command.COM_QUIT:
+        return;
+      case Command.COM_PING:
+        await io.write(framePacket(ok(session), seq));
+        tally(services, session, "synthesized");
+        continue;
+      case Command.COM_RESET_CONNECTION:
+        session.statements.clear();
+        session.lastPrepared = undefined;
+        await io.write(framePacket(ok(session), seq));
+        tally(services, session, "synthesized");
+        continue;
+      case Command.COM_CHANGE_USER:
+        if (!(await changeUser(io, session, services, payload, seq))) return;
+        continue;
+    }
+    let command: ClientCommand;
+    try {
+      command = parseCommand(payload, session.context, lookup);
+    } catch (error) {
+      const message = `Malformed packet: ${(error as Error).message}`;
+      await io.write(framePacket(errPayload(1835, "HY000", message), seq));
+      tally(services, session, "miss");
+      continue;
+    }
+    switch (command.kind) {
+      case "COM_STMT_CLOSE":
+        session.statements.delete(command.statementId);
+        tally(services, session, "synthesized");
+        continue;
+      case "COM_STMT_SEND_LONG_DATA": {
+        const statement = lookup.get(command.statementId);
+        if (statement) {
+          const parts = statement.longData.get(command.parameterId) ?? [];
+          statement.longData.set(command.parameterId, [...parts, command.data.slice()]);
+        }
+        tally(services, session, "synthesized");
+        continue;
+      }
+      case "COM_STMT_RESET": {
+        const statement = lookup.get(command.statementId);
+        if (!statement) {
+          await io.write(framePacket(unknownStatement(command.statementId, "reset"), seq));
+        } else {
+          statement.longData.clear();
+          await io.write(framePacket(ok(session), seq));
+        }
+        tally(services, session, "synthesized");
+        continue;
+      }
+    }
+    const request = requestOf(command, services.catalog, lookup);
+    if (typeof request === "string") {
+      await io.write(
+        framePacket(
+          request === "unknown-statement"
+            ? unknownStatement((command as { statementId: number }).statementId, "execute")
+            : errPayload(MISS_ERROR.code, MISS_ERROR.sqlState, request),
+          seq,
+        ),
+      );
+      tally(services, session, "miss");
+      continue;
+    }
+    await answer(io, session, services, request, seq, command);
+  }
+}
+
+async function answer(
+  io: PacketIO,
+  session: LiveSession,
+  services: SessionServices,
+  request: Request,
+  seq: number,
+  command: ClientCommand,
+): Promise<void> {
+  const result = services.matcher.match(session, request);
+  if (result.kind === "miss") {
+    const synthesized = synthesize(session, services, request);
+    if (synthesized) {
+      await io.write(framePacket(synthesized, seq));
+      tally(services, session, "synthesized");
+      return;
+    }
+    const closest = result.closest;
+    const message = `Replay has no recorded answer for ${request.text}` +
+      (closest
+        ? `; closest recorded: ${closest.exchange.request.text} (${closest.how})`
+        : "; the recording has nothing like it");
+    await io.write(framePacket(errPayload(MISS_ERROR.code, MISS_ERROR.sqlState, message), seq));
+    tally(services, session, "miss");
+    const miss: Miss = {
+      connection: session.id,
+      cmd: request.cmd,
+      request: request.text,
+      message,
+      at: new Date(),
+    };
+    if (closest) {
+      miss.closest = {
+        request: closest.exchange.request.text,
+        recording: closest.exchange.connection.name,
+        how: closest.how,
+      };
+    }
+    services.miss(miss);
+    return;
+  }
+  const exchange = result.exchange;
+  let statement: LiveStatement | undefined;
+  if (command.kind === "COM_STMT_PREPARE") {
+    statement = prepareStatement(exchange, session, command.sql);
+  }
+  const statementOf = "statementId" in command
+    ? session.statements.get(command.statementId)
+    : undefined;
+  await respond(io, exchange, {
+    context: session.context,
+    seq,
+    statementId: statement?.id,
+    statementColumns: (statement ?? statementOf ?? session.lastPrepared)?.columns,
+    speed: services.speed,
+  });
+  if (statement) {
+    session.statements.set(statement.id, statement);
+    session.lastPrepared = statement;
+  }
+  if (request.schema !== undefined && exchange.statusAfter !== undefined) {
+    session.database = request.schema;
+  }
+  if (exchange.statusAfter !== undefined) session.status = exchange.statusAfter & ~0x4008;
+  tally(services, session, result.kind);
+}
+
+/**
+ * Answers that need no recording: SET statements get an OK, USE/COM_INIT_DB of a database the
+ * recordings know (or any, without a user policy) gets the OK a server sends.
+ */
+function synthesize(
+  session: LiveSession,
+  services: SessionServices,
+  request: Request,
+): Uint8Array | undefined {
+  if (request.session === "set") return ok(session);
+  if (request.session === "use" && request.schema !== undefined) {
+    const known = services.catalog.databases.has(request.schema) ||
+      request.schema === session.database;
+    if (!known && services.users) {
+      return errPayload(1049, "42000", `Unknown database '${request.schema}'`);
+    }
+    if (!known) return undefined;
+    session.database = request.schema;
+    return loginOk(session.context, session.status, request.schema);
+  }
+  if (request.cmd === "set-option") {
+    return serializeEof({ kind: "eof", warnings: 0, statusFlags: session.status }, session.context);
+  }
+  return undefined;
+}
+
+/** The request a command makes, or the text of the error it gets instead. */
+function requestOf(
+  command: ClientCommand,
+  catalog: Catalog,
+  lookup: { get(id: number): LiveStatement | undefined },
+): Request | string {
+  const cache = catalog.sql;
+  switch (command.kind) {
+    case "COM_QUERY":
+      return sqlRequest(
+        "query",
+        command.sqlBytes ? bytesToJson(command.sqlBytes) : redactSqlSecrets(command.sql),
+        cache,
+      );
+    case "COM_STMT_PREPARE":
+      return sqlRequest(
+        "stmt-prepare",
+        command.sqlBytes ? bytesToJson(command.sqlBytes) : redactSqlSecrets(command.sql),
+        cache,
+      );
+    case "COM_STMT_EXECUTE": {
+      const statement = lookup.get(command.statementId);
+      if (!statement) return "unknown-statement";
+      if (command.undecoded !== undefined) {
+        return `Replay cannot read the parameters of statement ${command.statementId}: ` +
+          `their types were never sent`;
+      }
+      if (command.newParamsBound) statement.previousTypes = boundParameterTypes(command);
+      const params = command.params.map((p) =>
+        "longData" in p ? LONG_DATA_VALUE : canonicalValue(binaryValueToJson(p.value, p.type))
+      );
+      statement.longData.clear();
+      return sqlRequest("stmt-execute", statement.sql, cache, params);
+    }
+    case "COM_STMT_FETCH": {
+      const statement = lookup.get(command.statementId);
+      if (!statement) return "unknown-statement";
+      return sqlRequest("stmt-fetch", statement.sql, cache, [], String(command.rowCount));
+    }
+    case "COM_INIT_DB":
+      return useRequest(command.schema);
+    case "COM_FIELD_LIST": {
+      const fields: Record<string, unknown> = {
+        table: command.tableBytes ? bytesToJson(command.tableBytes) : command.table,
+      };
+      if (command.wildcard !== "" || command.wildcardBytes) {
+        fields.wildcard = command.wildcardBytes
+          ? bytesToJson(command.wildcardBytes)
+          : command.wildcard;
+      }
+      return otherRequest("field-list", fields);
+    }
+    default:
+      return otherRequest(cmdName(command.kind), otherFields(command));
+  }
+}
+
+function cmdName(kind: string): string {
+  return kind === "unknown"
+    ? "unknown"
+    : kind.replace(/^COM_/, "").toLowerCase().replaceAll("_", "-");
+}
+
+/** The fields the recorder writes for the commands without SQL (see src/record/assemble.ts). */
+function otherFields(command: ClientCommand): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  switch (command.kind) {
+    case "COM_PROCESS_KILL":
+      fields.id = command.connectionId;
+      break;
+    case "COM_SET_OPTION":
+      fields.option = command.option;
+      break;
+    case "COM_REFRESH":
+      fields.flags = command.flags;
+      break;
+    case "COM_SHUTDOWN":
+      if (command.level !== undefined) fields.level = command.level;
+      break;
+    case "COM_CREATE_DB":
+    case "COM_DROP_DB":
+      fields.schema = command.schemaBytes ? bytesToJson(command.schemaBytes) : command.schema;
+      break;
+    case "unknown":
+      fields.bytes = bytesToJson(command.bytes);
+      break;
+  }
+  if ("body" in command) fields.body = bytesToJson(command.body);
+  if ("trailing" in command && command.trailing) fields.trailing = messageToJson(command.trailing);
+  return fields;
+}
+
+async function changeUser(
+  io: PacketIO,
+  session: LiveSession,
+  services: SessionServices,
+  payload: Uint8Array,
+  seq: number,
+): Promise<boolean> {
+  let change;
+  try {
+    change = parseComChangeUser(payload, session.context);
+  } catch {
+    await io.write(framePacket(errPayload(1047, "08S01", "Unknown command"), seq));
+    return true;
+  }
+  if (services.users && !services.users.users.has(change.username)) {
+    await io.write(
+      framePacket(accessDenied(change.username, session.host, change.authResponse), seq),
+    );
+    return false;
+  }
+  const pluginAuth = (session.context.capabilities & Capability.CLIENT_PLUGIN_AUTH) !== 0;
+  const outcome = await authenticate(io, {
+    seq,
+    plugin: change.authPluginName ?? "mysql_native_password",
+    data: change.authResponse,
+    switchTo: pluginAuth ? services.switchFor(change.username) : undefined,
+    publicKey: services.publicKey,
+  });
+  if (!outcome) return false;
+  const schema = change.schema || undefined;
+  if (schema !== undefined && services.users && !services.users.databases.has(schema)) {
+    await io.write(
+      framePacket(errPayload(1049, "42000", `Unknown database '${schema}'`), outcome.seq),
+    );
+    return false;
+  }
+  session.statements.clear();
+  session.lastPrepared = undefined;
+  session.user = change.username;
+  session.database = schema;
+  services.matcher.release(session);
+  session.status = 2;
+  await io.write(framePacket(loginOk(session.context, session.status, schema), outcome.seq));
+  tally(services, session, "synthesized");
+  return true;
+}
+
+function ok(session: LiveSession): Uint8Array {
+  const packet: OkPacket = {
+    kind: "ok",
+    header: 0,
+    affectedRows: 0,
+    lastInsertId: 0,
+    statusFlags: session.status,
+    warnings: 0,
+  };
+  return serializeOk(packet, session.context);
+}
+
+function unknownStatement(id: number, what: string): Uint8Array {
+  return errPayload(
+    1243,
+    "HY000",
+    `Unknown prepared statement handler (${id}) given to mysqld_stmt_${what}`,
+  );
+}
