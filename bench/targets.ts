@@ -70,6 +70,24 @@ export const TARGETS: readonly Target[] = [
   { name: "haproxy-1t", reference: true, start: (context) => startHaproxy(context, 1) },
   { name: "proxy", reference: false, start: (context) => startCommand("proxy", context) },
   {
+    name: "record",
+    reference: false,
+    // The proxy recording every connection to a file in the run's temp dir (deleted after).
+    start: (context) =>
+      startCommand("record", {
+        ...context,
+        proxyCommand: [
+          Deno.execPath(),
+          ..."run -A".split(" "),
+          join(BENCH_DIR, "..", "mod.ts"),
+          ..."record --quiet --overwrite --listen 127.0.0.1:{listen_port}".split(" "),
+          ..."--server 127.0.0.1:{server_port}".split(" "),
+          "--out",
+          join(context.tempDir, "record.jsonl"),
+        ],
+      }),
+  },
+  {
     name: "relay",
     reference: false,
     start: (context) =>
