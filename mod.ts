@@ -43,6 +43,15 @@ export {
   type RecordingLine,
 } from "./src/record/reader.ts";
 export { createRedactor, parseRedactRule, type RedactRule } from "./src/record/redact.ts";
+export {
+  type Miss,
+  replay,
+  type ReplayOptions,
+  type ReplayServer,
+  type ReplayStats,
+  ReplayStrictError,
+  type UnusedExchange,
+} from "./src/replay/server.ts";
 
 if (import.meta.main) {
   const { main } = await import("./src/cli/main.ts");

@@ -7,6 +7,7 @@
 import { UsageError } from "./args.ts";
 import { PROXY_HELP, proxyCommand } from "./proxy.ts";
 import { RECORD_HELP, recordCommand } from "./record.ts";
+import { REPLAY_HELP, replayCommand } from "./replay.ts";
 import { VERSION } from "../version.ts";
 
 export { VERSION } from "../version.ts";
@@ -27,6 +28,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "the proxy, writing every connection to a JSONL recording",
     help: RECORD_HELP,
     run: recordCommand,
+  },
+  replay: {
+    summary: "serve recordings as a fake MySQL server (no database needed)",
+    help: REPLAY_HELP,
+    run: replayCommand,
   },
 };
 

@@ -25,8 +25,8 @@ export class LiveStatement implements StatementInfo {
   /** The SQL the client prepared (redacted as recordings are). */
   readonly sql: RecordedText;
   readonly parameterCount: number;
-  /** The result columns announced at prepare time. */
-  readonly columns: ColumnDefinition41[];
+  /** The result columns: announced at prepare time, or by the last execute that sent them. */
+  columns: ColumnDefinition41[];
   previousTypes?: readonly ParameterType[];
   /** Chunks of COM_STMT_SEND_LONG_DATA per parameter, until the next execute or reset. */
   readonly longData = new Map<number, Uint8Array[]>();
@@ -75,6 +75,24 @@ export function prepareStatement(
     ? []
     : columnSet(source, prepared.columns, extended);
   return new LiveStatement(session.nextStatementId++, sql, parameterCount, columns);
+}
+
+/** Takes the result columns of an execute's response, when it sent definitions, as the statement's. */
+export function updateColumns(
+  statement: LiveStatement,
+  exchange: Exchange,
+  context: CodecContext,
+): void {
+  for (const element of exchange.command.elements) {
+    if ("rows" in element && element.columns !== undefined) {
+      statement.columns = columnSet(
+        exchange.connection.source,
+        element.columns,
+        extendedMetadata(context),
+      );
+      return;
+    }
+  }
 }
 
 /** Where and how to send a response. */

@@ -20,6 +20,7 @@ import {
   canonicalValue,
   LONG_DATA_VALUE,
   otherRequest,
+  type RecordedText,
   type Request,
   sqlRequest,
   useRequest,
@@ -28,7 +29,7 @@ import type { Catalog } from "./catalog.ts";
 import type { LiveConnection, Matcher, MatchKind } from "./matcher.ts";
 import type { PacketIO } from "./io.ts";
 import { accessDenied, authenticate, type AuthSwitch, errPayload, loginOk } from "./handshake.ts";
-import { type LiveStatement, prepareStatement, respond } from "./respond.ts";
+import { type LiveStatement, prepareStatement, respond, updateColumns } from "./respond.ts";
 import type { UserPolicy } from "./handshake.ts";
 
 /** A command the recording had no answer for. */
@@ -216,10 +217,12 @@ async function answer(
   const exchange = result.exchange;
   let statement: LiveStatement | undefined;
   if (command.kind === "COM_STMT_PREPARE") {
-    statement = prepareStatement(exchange, session, command.sql);
+    statement = prepareStatement(exchange, session, sqlText(command));
   }
   const statementOf = "statementId" in command
-    ? session.statements.get(command.statementId)
+    ? (command.statementId === LAST_PREPARED
+      ? session.lastPrepared
+      : session.statements.get(command.statementId))
     : undefined;
   await respond(io, exchange, {
     context: session.context,
@@ -231,6 +234,10 @@ async function answer(
   if (statement) {
     session.statements.set(statement.id, statement);
     session.lastPrepared = statement;
+  }
+  // An execute that sent definitions changes the statement's columns for later skipped ones.
+  if (statementOf && command.kind === "COM_STMT_EXECUTE") {
+    updateColumns(statementOf, exchange, session.context);
   }
   if (request.schema !== undefined && exchange.statusAfter !== undefined) {
     session.database = request.schema;
@@ -274,17 +281,9 @@ function requestOf(
   const cache = catalog.sql;
   switch (command.kind) {
     case "COM_QUERY":
-      return sqlRequest(
-        "query",
-        command.sqlBytes ? bytesToJson(command.sqlBytes) : redactSqlSecrets(command.sql),
-        cache,
-      );
+      return sqlRequest("query", sqlText(command), cache);
     case "COM_STMT_PREPARE":
-      return sqlRequest(
-        "stmt-prepare",
-        command.sqlBytes ? bytesToJson(command.sqlBytes) : redactSqlSecrets(command.sql),
-        cache,
-      );
+      return sqlRequest("stmt-prepare", sqlText(command), cache);
     case "COM_STMT_EXECUTE": {
       const statement = lookup.get(command.statementId);
       if (!statement) return "unknown-statement";
@@ -320,6 +319,11 @@ function requestOf(
     default:
       return otherRequest(cmdName(command.kind), otherFields(command));
   }
+}
+
+/** SQL as recordings hold it: passwords masked, bytes that are not UTF-8 as base64. */
+function sqlText(command: { sql: string; sqlBytes?: Uint8Array }): RecordedText {
+  return command.sqlBytes ? bytesToJson(command.sqlBytes) : redactSqlSecrets(command.sql);
 }
 
 function cmdName(kind: string): string {

@@ -1,26 +1,13 @@
 /**
- * Recording real sessions for replay tests: a proxy in front of the test MariaDB whose tap feeds
- * each connection's decoded packets to a `ConnectionRecorder`, the way `record` does, and writes a
- * recording file (docs/recording-format.md) when it closes.
- *
- * Until the library's `record()` lands this wires the existing pieces itself (the model is
- * tests/record/exactness_test.ts); the file it writes is what `record` writes.
+ * Recording real sessions for replay tests: `record()` in front of the test MariaDB, writing to a
+ * temporary file unless told where.
  *
  * @module
  */
-import { createSessionTap, startProxy } from "../../mod.ts";
-import { ConnectionRecorder } from "../../src/record/assemble.ts";
-import { ColumnRegistry } from "../../src/record/columns.ts";
-import {
-  FORMAT_NAME,
-  FORMAT_VERSION,
-  type HeaderEvent,
-  type RecordingEvent,
-  type ServerInfo,
-} from "../../src/record/events.ts";
+import { record } from "../../mod.ts";
 import type { MariaDB } from "./mariadb.ts";
 
-/** A recording proxy; the recording is written to `path` by `close()`. */
+/** A recording proxy; the recording is complete once `close()` resolves. */
 export interface TestRecorder extends AsyncDisposable {
   hostname: string;
   port: number;
@@ -28,12 +15,12 @@ export interface TestRecorder extends AsyncDisposable {
   path: string;
   /** mysql2 connection options that reach the server through the recorder. */
   address: { host: string; port: number };
-  /** Stops the proxy (closing open connections) and writes the file. */
+  /** Stops the proxy (closing open connections), finishes the file and returns its path. */
   close(): Promise<string>;
 }
 
 /**
- * Starts a recording proxy in front of `db`. `path` defaults to a new temporary file.
+ * Starts a recording proxy in front of `db` (a MariaDB from the harness, or `HOST:PORT`).
  *
  * @example
  * ```ts ignore
@@ -48,79 +35,14 @@ export async function startRecorder(
 ): Promise<TestRecorder> {
   const path = options.path ??
     await Deno.makeTempFile({ prefix: "replay-test-", suffix: ".jsonl" });
-  const server = typeof db === "string" ? db : `${db.hostname}:${db.port}`;
-  const started = performance.now();
-  const now = () => Math.round((performance.now() - started) * 1000);
-  const lines: string[] = [];
-  const emit = (event: RecordingEvent) => lines.push(JSON.stringify(event));
-  const columns = new ColumnRegistry(emit);
-  let info: ServerInfo | undefined;
-  const proxy = await startProxy({
+  const proxy = await record({
     listen: "127.0.0.1:0",
-    server,
-    tap: (connection) => {
-      // deno-lint-ignore prefer-const
-      let tap: ReturnType<typeof createSessionTap>;
-      const recorder = new ConnectionRecorder({
-        conn: connection.id,
-        now,
-        context: () => tap.decoder.context,
-        columns,
-        emit,
-      });
-      tap = createSessionTap({
-        onPacket(packet) {
-          if (!info && packet.message.kind === "handshake-v10") {
-            const greeting = packet.message;
-            info = {
-              address: server,
-              version: greeting.serverVersion,
-              capabilities: greeting.capabilities,
-              mariadbCapabilities: greeting.mariadbCapabilities,
-              characterSet: greeting.characterSet,
-              statusFlags: greeting.statusFlags,
-              authPlugin: greeting.authPluginName ?? null,
-            };
-          }
-          recorder.packet(packet);
-        },
-        onOpaque: (reason) => recorder.opaque(reason),
-      });
-      recorder.open(connection.client);
-      return {
-        client: (chunk) => tap.client(chunk),
-        server: (chunk) => tap.server(chunk),
-        get commands() {
-          return tap.commands;
-        },
-        close: (reason, bytes) => recorder.close(reason, bytes),
-      };
-    },
+    server: typeof db === "string" ? db : `${db.hostname}:${db.port}`,
+    out: path,
+    overwrite: true,
   });
   let closed: Promise<string> | undefined;
-  const close = () =>
-    closed ??= (async () => {
-      await proxy.close();
-      const header: HeaderEvent = {
-        type: "header",
-        format: FORMAT_NAME,
-        version: FORMAT_VERSION,
-        created: new Date(Date.now() - (performance.now() - started)).toISOString(),
-        tool: "mysql-proxy test recorder",
-        server: info ?? {
-          address: server,
-          version: null,
-          capabilities: null,
-          mariadbCapabilities: null,
-          characterSet: null,
-          statusFlags: null,
-          authPlugin: null,
-        },
-        redaction: { auth: true, sqlPasswords: true, rules: [] },
-      };
-      await Deno.writeTextFile(path, [JSON.stringify(header), ...lines].join("\n") + "\n");
-      return path;
-    })();
+  const close = () => closed ??= proxy.close().then(() => path);
   return {
     hostname: proxy.hostname,
     port: proxy.port,
