@@ -7,6 +7,7 @@
 import { UsageError } from "./args.ts";
 import { PROXY_HELP, proxyCommand } from "./proxy.ts";
 import { RECORD_HELP, recordCommand } from "./record.ts";
+import { INSPECT_HELP, inspectCommand } from "./inspect.ts";
 import { REPLAY_HELP, replayCommand } from "./replay.ts";
 import { VERSION } from "../version.ts";
 
@@ -28,6 +29,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "the proxy, writing every connection to a JSONL recording",
     help: RECORD_HELP,
     run: recordCommand,
+  },
+  inspect: {
+    summary: "validate a recording and summarize it (connections, commands, errors, top queries)",
+    help: INSPECT_HELP,
+    run: inspectCommand,
   },
   replay: {
     summary: "serve recordings as a fake MySQL server (no database needed)",
