@@ -13,7 +13,20 @@ import type { RecordedCommand } from "../record/merge.ts";
 import { jsonToColumn } from "../record/columns.ts";
 import { jsonToMessage } from "../record/values.ts";
 import type { ColumnDefinition41 } from "../protocol/resultset.ts";
-import type { HandshakeV10 } from "../protocol/handshake.ts";
+import {
+  type HandshakeResponse,
+  type HandshakeV10,
+  negotiatedContext,
+} from "../protocol/handshake.ts";
+import type { CodecContext } from "../protocol/context.ts";
+import {
+  boundParameterTypes,
+  type ComStmtExecute,
+  type ParameterType,
+  parseStmtExecute,
+  serializeStmtExecute,
+} from "../protocol/statement.ts";
+import { binaryValueToJson, typeFromName } from "../record/values.ts";
 import { recordedRequest, type Request, SqlCache } from "./keys.ts";
 
 /** One recording file. */
@@ -180,7 +193,10 @@ export async function loadCatalog(
       catalog.connections.push(connection);
       if (connection.login.user !== undefined) catalog.users.add(connection.login.user);
       if (connection.login.database) catalog.databases.add(connection.login.database);
-      for (const command of recorded.commands) addCommand(catalog, connection, command);
+      const statements = new StatementTracker(contextOf(recorded.greeting, recorded.auth), source);
+      for (const command of recorded.commands) {
+        addCommand(catalog, connection, statements.resolve(command));
+      }
     }
   }
   return catalog;
@@ -211,6 +227,99 @@ function addCommand(catalog: Catalog, connection: RecordedConnection, command: R
   if (status !== undefined) exchange.statusAfter = status;
   catalog.exchanges.push(exchange);
   if (!request.session) connection.exchanges.push(exchange);
+}
+
+/** The recorded connection's negotiated capabilities, when its login was recorded. */
+function contextOf(
+  greeting: Record<string, unknown> | undefined,
+  auth: { from: "client" | "server"; packet: Record<string, unknown> }[],
+): CodecContext | undefined {
+  const response = auth.find((a) =>
+    a.from === "client" && String(a.packet.kind).startsWith("handshake-response")
+  );
+  if (!greeting || !response) return undefined;
+  return negotiatedContext(
+    jsonToMessage(greeting) as HandshakeV10,
+    jsonToMessage(response.packet) as HandshakeResponse,
+  );
+}
+
+/**
+ * Follows a recorded connection's prepared statements (parameter counts and bound types) to
+ * decode the executes the recorder could not: a client that pipelines (npm:mariadb sends
+ * COM_STMT_EXECUTE for "the statement prepared last" before the PREPARE_OK comes back) leaves
+ * them as `packet` with undecoded bytes, which the statement's prepare now explains.
+ */
+class StatementTracker {
+  #statements = new Map<string, { parameterCount: number; previousTypes?: ParameterType[] }>();
+  #context: CodecContext | undefined;
+  #source: Source;
+
+  constructor(context: CodecContext | undefined, source: Source) {
+    this.#context = context;
+    this.#source = source;
+  }
+
+  resolve(command: RecordedCommand): RecordedCommand {
+    const event = command.event;
+    if (typeof event.sql !== "string") return command;
+    if (event.cmd === "stmt-prepare") {
+      const element = command.elements.find((e) => "prepared" in e) as
+        | { prepared: { params?: number; packet?: Record<string, unknown> } }
+        | undefined;
+      if (!element) return command;
+      const { params, packet } = element.prepared;
+      const parameterCount = typeof packet?.numParams === "number"
+        ? packet.numParams
+        : params === undefined
+        ? 0
+        : this.#source.columnSets.get(params)?.length ?? 0;
+      this.#statements.set(event.sql, { parameterCount });
+      return command;
+    }
+    if (event.cmd !== "stmt-execute") return command;
+    const statement = this.#statements.get(event.sql);
+    if (!statement) return command;
+    if (Array.isArray(event.params)) {
+      if (Array.isArray(event.types)) {
+        try {
+          statement.previousTypes = (event.types as string[]).map(parameterType);
+        } catch {
+          // A type this code cannot name: later undecoded executes stay undecoded.
+        }
+      }
+      return command;
+    }
+    if (!event.packet || !this.#context) return command;
+    try {
+      const message = jsonToMessage(event.packet) as ComStmtExecute;
+      const payload = serializeStmtExecute(message, this.#context);
+      const decoded = parseStmtExecute(payload, this.#context, statement);
+      if (decoded.undecoded !== undefined) return command;
+      if (decoded.newParamsBound) statement.previousTypes = boundParameterTypes(decoded);
+      const params = decoded.params.map((p) =>
+        "longData" in p ? null : binaryValueToJson(p.value, p.type)
+      );
+      const longData = decoded.params.flatMap((p, i) => "longData" in p ? [i] : []);
+      const resolved: typeof event = { ...event, params };
+      if (longData.length > 0) resolved.longData = longData;
+      return { ...command, event: resolved };
+    } catch {
+      return command;
+    }
+  }
+}
+
+/** `VAR_STRING!u` -> the type, unsigned. */
+function parameterType(name: string): ParameterType {
+  const [type, ...marks] = name.split("!");
+  const parameter: ParameterType = {
+    type: typeFromName(type, "parameter type"),
+    unsigned: marks.includes("u"),
+  };
+  const flags = marks.find((m) => m.startsWith("flags="));
+  if (flags) parameter.flags = Number(flags.slice(6));
+  return parameter;
 }
 
 function isError(command: RecordedCommand): boolean {

@@ -10,26 +10,16 @@ import { Capability, Command } from "../protocol/constants.ts";
 import type { CodecContext } from "../protocol/context.ts";
 import { type ClientCommand, parseCommand } from "../protocol/commands.ts";
 import { parseComChangeUser } from "../protocol/change_user.ts";
-import { boundParameterTypes } from "../protocol/statement.ts";
 import { type OkPacket, serializeEof, serializeOk } from "../protocol/generic.ts";
 import { framePacket } from "../protocol/writer.ts";
-import { redactSqlSecrets } from "../protocol/sql_secrets.ts";
-import { binaryValueToJson, bytesToJson, messageToJson } from "../record/values.ts";
 import type { Logger } from "../log.ts";
-import {
-  canonicalValue,
-  LONG_DATA_VALUE,
-  otherRequest,
-  type RecordedText,
-  type Request,
-  sqlRequest,
-  useRequest,
-} from "./keys.ts";
+import type { Request } from "./keys.ts";
 import type { Catalog } from "./catalog.ts";
 import type { LiveConnection, Matcher, MatchKind } from "./matcher.ts";
 import type { PacketIO } from "./io.ts";
 import { accessDenied, authenticate, type AuthSwitch, errPayload, loginOk } from "./handshake.ts";
 import { type LiveStatement, prepareStatement, respond, updateColumns } from "./respond.ts";
+import { requestOf, sqlText } from "./requests.ts";
 import type { UserPolicy } from "./handshake.ts";
 
 /** A command the recording had no answer for. */
@@ -270,95 +260,6 @@ function synthesize(
     return serializeEof({ kind: "eof", warnings: 0, statusFlags: session.status }, session.context);
   }
   return undefined;
-}
-
-/** The request a command makes, or the text of the error it gets instead. */
-function requestOf(
-  command: ClientCommand,
-  catalog: Catalog,
-  lookup: { get(id: number): LiveStatement | undefined },
-): Request | string {
-  const cache = catalog.sql;
-  switch (command.kind) {
-    case "COM_QUERY":
-      return sqlRequest("query", sqlText(command), cache);
-    case "COM_STMT_PREPARE":
-      return sqlRequest("stmt-prepare", sqlText(command), cache);
-    case "COM_STMT_EXECUTE": {
-      const statement = lookup.get(command.statementId);
-      if (!statement) return "unknown-statement";
-      if (command.undecoded !== undefined) {
-        return `Replay cannot read the parameters of statement ${command.statementId}: ` +
-          `their types were never sent`;
-      }
-      if (command.newParamsBound) statement.previousTypes = boundParameterTypes(command);
-      const params = command.params.map((p) =>
-        "longData" in p ? LONG_DATA_VALUE : canonicalValue(binaryValueToJson(p.value, p.type))
-      );
-      statement.longData.clear();
-      return sqlRequest("stmt-execute", statement.sql, cache, params);
-    }
-    case "COM_STMT_FETCH": {
-      const statement = lookup.get(command.statementId);
-      if (!statement) return "unknown-statement";
-      return sqlRequest("stmt-fetch", statement.sql, cache, [], String(command.rowCount));
-    }
-    case "COM_INIT_DB":
-      return useRequest(command.schema);
-    case "COM_FIELD_LIST": {
-      const fields: Record<string, unknown> = {
-        table: command.tableBytes ? bytesToJson(command.tableBytes) : command.table,
-      };
-      if (command.wildcard !== "" || command.wildcardBytes) {
-        fields.wildcard = command.wildcardBytes
-          ? bytesToJson(command.wildcardBytes)
-          : command.wildcard;
-      }
-      return otherRequest("field-list", fields);
-    }
-    default:
-      return otherRequest(cmdName(command.kind), otherFields(command));
-  }
-}
-
-/** SQL as recordings hold it: passwords masked, bytes that are not UTF-8 as base64. */
-function sqlText(command: { sql: string; sqlBytes?: Uint8Array }): RecordedText {
-  return command.sqlBytes ? bytesToJson(command.sqlBytes) : redactSqlSecrets(command.sql);
-}
-
-function cmdName(kind: string): string {
-  return kind === "unknown"
-    ? "unknown"
-    : kind.replace(/^COM_/, "").toLowerCase().replaceAll("_", "-");
-}
-
-/** The fields the recorder writes for the commands without SQL (see src/record/assemble.ts). */
-function otherFields(command: ClientCommand): Record<string, unknown> {
-  const fields: Record<string, unknown> = {};
-  switch (command.kind) {
-    case "COM_PROCESS_KILL":
-      fields.id = command.connectionId;
-      break;
-    case "COM_SET_OPTION":
-      fields.option = command.option;
-      break;
-    case "COM_REFRESH":
-      fields.flags = command.flags;
-      break;
-    case "COM_SHUTDOWN":
-      if (command.level !== undefined) fields.level = command.level;
-      break;
-    case "COM_CREATE_DB":
-    case "COM_DROP_DB":
-      fields.schema = command.schemaBytes ? bytesToJson(command.schemaBytes) : command.schema;
-      break;
-    case "unknown":
-      fields.bytes = bytesToJson(command.bytes);
-      break;
-  }
-  if ("body" in command) fields.body = bytesToJson(command.body);
-  if ("trailing" in command && command.trailing) fields.trailing = messageToJson(command.trailing);
-  return fields;
 }
 
 async function changeUser(
