@@ -186,18 +186,26 @@ export class Matcher {
         }`,
       };
     }
+    // The smallest edit distance relative to the longer statement (3 of 6 tokens beats 5 of
+    // 11), then the smallest distance, then recorded order.
     const tokens = shapeTokens(request.shape);
     let best: Closest | undefined;
+    let bestScore = Infinity;
     let scanned = 0;
     for (const exchange of this.#shapes.values()) {
       if (++scanned > MISS_SCAN_LIMIT) break;
-      const distance = editDistance(tokens, shapeTokens(exchange.request.shape));
-      const penalty = exchange.request.cmd === request.cmd ? 0 : 1;
-      if (!best || distance + penalty < best.distance) {
+      const other = shapeTokens(exchange.request.shape);
+      const tokenDistance = editDistance(tokens, other);
+      const distance = tokenDistance + (exchange.request.cmd === request.cmd ? 0 : 1);
+      const score = distance / Math.max(tokens.length, other.length, 1);
+      if (!best || score < bestScore || (score === bestScore && distance < best.distance)) {
+        bestScore = score;
         best = {
           exchange,
-          distance: distance + penalty,
-          how: `${distance} token${distance === 1 ? "" : "s"} differ${distance === 1 ? "s" : ""}`,
+          distance,
+          how: `${tokenDistance} token${tokenDistance === 1 ? "" : "s"} differ${
+            tokenDistance === 1 ? "s" : ""
+          }`,
         };
       }
     }

@@ -222,3 +222,24 @@ Deno.test("Matcher.unused() lists recorded exchanges never served, in recorded o
     '2 query "SELECT c FROM t"',
   ]);
 });
+
+Deno.test("Matcher.closest() weighs the edit distance by the statements' length", async () => {
+  const catalog = await catalogOf([{
+    commands: [
+      query("SELECT nope FROM products", "x"),
+      query("SELECT id, name, price FROM products ORDER BY id", "y"),
+    ],
+  }]);
+  const matcher = new Matcher(catalog);
+  const result = matcher.match(
+    { id: 1 },
+    sqlRequest("query", "SELECT id, name FROM products", catalog.sql),
+  );
+  assert.equal(result.kind, "miss");
+  // 3 of 6 tokens differ from the first; 5 of 11 from the second, which shares more.
+  assert.equal(
+    result.kind === "miss" && result.closest?.exchange.request.text,
+    'query "SELECT id, name, price FROM products ORDER BY id"',
+  );
+  assert.equal(result.kind === "miss" && result.closest?.how, "5 tokens differ");
+});
