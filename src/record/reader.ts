@@ -167,7 +167,9 @@ export async function* readRecording(
   const name = path instanceof URL ? path.pathname : path;
   const file = await Deno.open(path, { read: true });
   const decoder = new TextDecoder();
-  let pending = "";
+  // The pieces of the line being read: a long line (a 20 MB blob) arrives over many chunks, and
+  // only each new chunk is searched for its end, never the whole line again.
+  let pending: string[] = [];
   let line = 0;
   let sawHeader = false;
   const parse = (text: string, last: boolean): RecordingLine | undefined => {
@@ -192,19 +194,27 @@ export async function* readRecording(
     }
   };
   try {
+    const take = (piece: string): string => {
+      pending.push(piece);
+      const text = pending.length === 1 ? pending[0] : pending.join("");
+      pending = [];
+      return text;
+    };
     for await (const chunk of file.readable) {
-      pending += decoder.decode(chunk, { stream: true });
-      let newline = pending.indexOf("\n");
+      const text = decoder.decode(chunk, { stream: true });
+      let start = 0;
+      let newline = text.indexOf("\n");
       while (newline >= 0) {
-        const parsed = parse(pending.slice(0, newline), false);
-        pending = pending.slice(newline + 1);
+        const parsed = parse(take(text.slice(start, newline)), false);
         if (parsed) yield parsed;
-        newline = pending.indexOf("\n");
+        start = newline + 1;
+        newline = text.indexOf("\n", start);
       }
+      if (start < text.length) pending.push(text.slice(start));
     }
-    pending += decoder.decode();
-    if (pending !== "") {
-      const parsed = parse(pending, true);
+    const rest = take(decoder.decode());
+    if (rest !== "") {
+      const parsed = parse(rest, true);
       if (parsed) yield parsed;
     }
     if (!sawHeader) {

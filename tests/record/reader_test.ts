@@ -147,3 +147,17 @@ Deno.test("loadRecording() puts split commands together and treats a result with
     assert.deepEqual(execute.elements, [{ rows: [[4]], metadata: false }]);
   });
 });
+
+Deno.test("readRecording() reads lines longer than a read chunk, and many lines per chunk", async () => {
+  const long = `{"conn":1,"t":9,"us":[1,2],"cmd":"query","sql":"SELECT '${
+    "x".repeat(3_000_000)
+  }'","ok":{}}`;
+  const many = Array.from({ length: 5000 }, (_, i) => COMMAND.replace('"t":9', `"t":${i}`));
+  await withFile([HEADER, OPEN, long, ...many, long].join("\n") + "\n", async (path) => {
+    const lines = await readAll(path);
+    assert.equal(lines.length, 5004);
+    assert.equal((lines[2].event as { sql: string }).sql.length, 3_000_009);
+    assert.equal(lines[5003].line, 5004);
+    assert.equal((lines[5002].event as { t: number }).t, 4999);
+  });
+});
