@@ -111,6 +111,8 @@ function load(lines: Iterable<string>): Loaded {
   for (const line of lines) {
     if (line.trim() === "") continue;
     const event = JSON.parse(line) as RecordingEvent | { type: "header" };
+    // Writers leave `type` out of command lines.
+    if (event.type === undefined && "cmd" in event) (event as { type: string }).type = "command";
     switch (event.type) {
       case "columns":
         columnSets.set(event.id, event.columns);
@@ -165,7 +167,13 @@ export function checkRendering(
     const context = loaded.contexts.get(conn);
     if (!context) continue; // never logged in (an SSL request, a refused login)
     const recorded = (loaded.commands.get(conn) ?? []).filter((c) => c.us !== undefined);
-    assert.equal(recorded.length, expected.length, `connection ${conn}: commands with a response`);
+    assert.equal(
+      recorded.length,
+      expected.length,
+      `connection ${conn}: commands with a response: recorded ${
+        recorded.map((c) => c.event.cmd).join(" ")
+      }, server answered ${expected.length}`,
+    );
     const extended = (context.mariadbCapabilities & 0x08) !== 0;
     const columnSet = (id: number): ColumnDefinition41[] => {
       const set = loaded.columnSets.get(id);
