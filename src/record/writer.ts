@@ -2,11 +2,19 @@
  * Writing a recording: the file (mode 0600), the header (written as soon as the server's greeting
  * says who it is), and batched appends behind the relay.
  *
- * The relay never waits for the disk: {@link RecordingWriter.emit} serializes the event at once
- * (the assembler reuses its arrays right after emitting) and queues the line; a flusher writes
- * the queue every ~20 ms, or sooner when ~1 MiB is waiting, one write at a time. Every write holds
+ * {@link RecordingWriter.emit} serializes the event at once (the assembler reuses its arrays right
+ * after emitting) and queues the line; nothing touches the file per event. A flusher writes the
+ * queue every ~20 ms, or as soon as ~1 MiB is waiting, one write at a time. Every write holds
  * whole lines only, so a recording killed mid-write ends with whole lines, or with one line cut
  * short that readers drop with a warning.
+ *
+ * The writes are synchronous, by measurement: with asynchronous writes, a relay streaming a large
+ * result keeps the event loop so busy that a write's completion waited up to 190 ms to be seen,
+ * the queue grew past 100 MiB and the process to 470 MB for a 400 MB result. A synchronous write
+ * of a batch is a copy into the page cache (about 0.3 ms per MiB here), so the relay pauses that
+ * long every ~1 MiB of recording, and memory stays bounded by the batch size. When the disk
+ * really is slower than the traffic (the kernel throttles writers), the relay slows to the disk's
+ * pace rather than memory growing without bound; a slow write is reported once, loudly.
  *
  * @module
  */
@@ -47,8 +55,8 @@ export interface RecordingWriterOptions {
   flushIntervalMs?: number;
   /** Flush at once when this many bytes (UTF-16 units) are queued (default 1 MiB). */
   flushBytes?: number;
-  /** Warn once when this much is queued: the disk cannot keep up (default 64 MiB). */
-  highWaterBytes?: number;
+  /** Warn once when a write takes longer than this: the disk holds the relay back (100 ms). */
+  slowWriteMs?: number;
   /** How long after {@link RecordingWriter.armHeader} the header waits for a greeting (1000 ms). */
   headerTimeoutMs?: number;
 }
@@ -161,14 +169,13 @@ export class RecordingWriter {
   #logger: Logger;
   #interval: number;
   #flushBytes: number;
-  #highWater: number;
+  #slowWrite: number;
   #headerTimeout: number;
   #headerWritten = false;
   #headerTimer: ReturnType<typeof setTimeout> | undefined;
   #queue: string[] = [];
   #queued = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #writing: Promise<void> | undefined;
   #closing: Promise<WriterStats> | undefined;
   #warned = false;
   #error: Error | undefined;
@@ -182,7 +189,7 @@ export class RecordingWriter {
     this.#logger = options.logger ?? silentLogger;
     this.#interval = options.flushIntervalMs ?? 20;
     this.#flushBytes = options.flushBytes ?? MIB;
-    this.#highWater = options.highWaterBytes ?? 64 * MIB;
+    this.#slowWrite = options.slowWriteMs ?? 100;
     this.#headerTimeout = options.headerTimeoutMs ?? 1000;
   }
 
@@ -241,37 +248,33 @@ export class RecordingWriter {
 
   /**
    * Queues one event. It is serialized now: the caller may change the event's objects as soon
-   * as this returns. Never waits; never throws for I/O (a failed write is logged, and later
-   * events are dropped).
+   * as this returns. When a batch's worth is queued it is written before this returns (see the
+   * module's note). Never throws for I/O: a failed write is logged, and later events dropped.
    */
   emit(event: RecordingEvent): void {
     if (this.#error) return;
     if (event.type === "command") this.#stats.commands++;
     else if (event.type === "open") this.#stats.connections++;
     this.#queue.push(this.#line(event));
-    if (this.#queued >= this.#highWater && !this.#warned) {
-      this.#warned = true;
-      this.#logger.log(
-        "warn",
-        "recording-behind",
-        `The recording ${this.path} is ${
-          Math.round(this.#queued / MIB)
-        } MiB behind: the disk is slower than the traffic, and memory grows until it catches up`,
-        { queuedBytes: this.#queued },
-      );
-    }
     this.#schedule();
   }
 
-  /** Writes everything queued so far (header rules still apply) and waits until it is written. */
-  async flush(): Promise<void> {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    while (this.#writing) await this.#writing;
-    while (this.#headerWritten && this.#queue.length > 0 && !this.#error) {
-      await this.#startDrain(true);
-      while (this.#writing) await this.#writing;
+  /** Takes whole lines off the queue, up to a batch's worth, as bytes. */
+  #batch(): { bytes: Uint8Array; count: number } {
+    let size = 0;
+    let count = 0;
+    while (count < this.#queue.length && (count === 0 || size < MAX_BATCH)) {
+      size += this.#queue[count++].length;
     }
+    const lines = this.#queue.splice(0, count);
+    this.#queued -= size;
+    return { bytes: encoder.encode(lines.length === 1 ? lines[0] : lines.join("")), count };
+  }
+
+  /** Writes everything queued so far (once the header is written). */
+  flush(): Promise<void> {
+    this.#write();
+    return Promise.resolve();
   }
 
   /**
@@ -294,7 +297,7 @@ export class RecordingWriter {
   async #close(): Promise<WriterStats> {
     this.header();
     try {
-      await this.flush();
+      this.#write();
       if (!this.#error) await this.#file.sync();
     } catch (error) {
       this.#error ??= error as Error;
@@ -326,65 +329,60 @@ export class RecordingWriter {
     return line;
   }
 
+  /** Writes now when a batch's worth is queued, else makes sure the timer will. */
   #schedule(): void {
-    if (!this.#headerWritten || this.#writing || this.#error) return;
-    if (this.#queued >= this.#flushBytes) {
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#startDrain(false);
-    } else if (this.#timer === undefined && this.#queue.length > 0) {
+    if (!this.#headerWritten || this.#error) return;
+    if (this.#queued >= this.#flushBytes) this.#write();
+    else if (this.#timer === undefined && this.#queue.length > 0) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        if (!this.#writing && !this.#error) this.#startDrain(true);
+        this.#write();
       }, this.#interval);
     }
   }
 
-  /** Starts {@link #drain}; `#writing` is set for exactly as long as it runs. */
-  #startDrain(all: boolean): Promise<void> {
-    const writing = this.#drain(all).finally(() => {
-      this.#writing = undefined;
-      this.#schedule();
-    });
-    this.#writing = writing;
-    return writing;
-  }
-
-  /**
-   * Writes batches of whole lines, one write in flight, while a batch's worth is queued (or, with
-   * `all`, until the queue is empty); then lets {@link #schedule} arm the timer for the rest.
-   */
-  async #drain(all: boolean): Promise<void> {
+  /** Writes the whole queue, in batches of whole lines. */
+  #write(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#headerWritten || this.#error) return;
     try {
-      while (this.#queue.length > 0 && (all || this.#queued >= this.#flushBytes)) {
-        let size = 0;
-        let count = 0;
-        while (count < this.#queue.length && (count === 0 || size < MAX_BATCH)) {
-          size += this.#queue[count++].length;
-        }
-        const lines = this.#queue.splice(0, count);
-        this.#queued -= size;
-        const bytes = encoder.encode(lines.length === 1 ? lines[0] : lines.join(""));
-        await this.#writeAll(bytes);
+      while (this.#queue.length > 0) {
+        const { bytes, count } = this.#batch();
+        const started = performance.now();
+        let written = 0;
+        while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
         this.#stats.lines += count;
         this.#stats.bytesWritten += bytes.length;
+        const ms = performance.now() - started;
+        if (ms > this.#slowWrite && !this.#warned) this.#warnSlow(bytes.length, ms);
       }
     } catch (error) {
-      this.#error = error as Error;
-      this.#queue = [];
-      this.#queued = 0;
-      this.#logger.log(
-        "error",
-        "recording-failed",
-        `Cannot write the recording ${this.path}: ${
-          (error as Error).message
-        }; recording stopped, relaying goes on`,
-      );
+      this.#fail(error as Error);
     }
   }
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+  #warnSlow(bytes: number, ms: number): void {
+    this.#warned = true;
+    this.#logger.log(
+      "warn",
+      "recording-slow",
+      `Writing the recording ${this.path} is slow (${(bytes / MIB).toFixed(1)} MiB took ${
+        Math.round(ms)
+      } ms): the disk is slower than the traffic, and relaying ` +
+        `slows to its pace so that memory stays bounded`,
+      { bytes, ms: Math.round(ms) },
+    );
+  }
+
+  #fail(error: Error): void {
+    this.#error = error;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#logger.log(
+      "error",
+      "recording-failed",
+      `Cannot write the recording ${this.path}: ${error.message}; recording stopped, relaying goes on`,
+    );
   }
 }

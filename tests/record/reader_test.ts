@@ -156,7 +156,7 @@ Deno.test("readRecording() reads lines longer than a read chunk, and many lines 
   await withFile([HEADER, OPEN, long, ...many, long].join("\n") + "\n", async (path) => {
     const lines = await readAll(path);
     assert.equal(lines.length, 5004);
-    assert.equal((lines[2].event as { sql: string }).sql.length, 3_000_009);
+    assert.equal((lines[2].event as unknown as { sql: string }).sql.length, 3_000_009);
     assert.equal(lines[5003].line, 5004);
     assert.equal((lines[5002].event as { t: number }).t, 4999);
   });
