@@ -28,8 +28,9 @@ import {
 
 const USAGE = `Usage: deno task bench [options]
 
-  --targets LIST      comma-separated, in round order (default direct,haproxy,haproxy-1t,proxy,record;
-                      also: relay, bench/relay.ts, a bare Deno read/write loop without decoding)
+  --targets LIST      comma-separated, in round order (default direct,haproxy,haproxy-1t,proxy,
+                      record,replay; also: relay, bench/relay.ts, a bare Deno read/write loop
+                      without decoding)
   --workloads LIST    sysbench scripts (default oltp_point_select,oltp_read_only)
   --rounds N          measurements per target and workload, order rotated each round (default 3)
   --time S            seconds per measurement (default 10)
@@ -94,7 +95,7 @@ function parseOptions(args: string[]): Options | undefined {
   });
   if (values.help) return undefined;
   const quick = values.quick === true;
-  const names = (values.targets ?? "direct,haproxy,haproxy-1t,proxy,record").split(",");
+  const names = (values.targets ?? "direct,haproxy,haproxy-1t,proxy,record,replay").split(",");
   const targets = names.map((name) => {
     const target = TARGETS.find((t) => t.name === name.trim());
     if (!target) {
@@ -212,6 +213,7 @@ export async function main(args: string[]): Promise<number> {
       tempDir,
       proxyCommand: options.proxyCommand,
       signal,
+      sysbench: { config, workloads: options.workloads },
     };
     for (const target of options.targets) {
       progress(`starting ${target.name}...`);

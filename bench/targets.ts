@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import { run as runSysbench, type SysbenchConfig } from "./sysbench.ts";
 
 /** A started target: where sysbench connects, and the process that relays. */
 export interface RunningTarget {
@@ -26,6 +27,8 @@ export interface TargetContext {
   proxyCommand: string[];
   /** Aborted on SIGINT: stops waiting for a target to come up. */
   signal: AbortSignal;
+  /** How sysbench runs and what it runs (the `replay` target records the same beforehand). */
+  sysbench?: { config: SysbenchConfig; workloads: string[] };
 }
 
 /** One row of the benchmark. */
@@ -86,6 +89,13 @@ export const TARGETS: readonly Target[] = [
           join(context.tempDir, "record.jsonl"),
         ],
       }),
+  },
+  {
+    name: "replay",
+    reference: false,
+    // The project's fake server answering from a recording of the same sysbench workloads, made
+    // through `record` against MariaDB just before; replay itself never talks to MariaDB.
+    start: (context) => startReplay(context),
   },
   {
     name: "relay",
@@ -173,6 +183,44 @@ async function startCommand(name: string, context: TargetContext): Promise<Runni
     )
   );
   return await spawnTarget(name, argv, port, context.signal);
+}
+
+/**
+ * Records every workload for one measurement's length through `record`, then serves that recording
+ * with `replay` (no path to MariaDB). Queries beyond what was recorded (a faster run, the warmup,
+ * later rounds) are served as repeats of recorded ones, as docs/matching.md describes.
+ */
+async function startReplay(context: TargetContext): Promise<RunningTarget> {
+  if (!context.sysbench) throw new Error("Cannot start replay: no sysbench settings to record");
+  const recording = join(context.tempDir, "replay-source.jsonl");
+  const recorder = await startCommand("replay-recorder", {
+    ...context,
+    proxyCommand: [
+      Deno.execPath(),
+      ..."run -A".split(" "),
+      join(BENCH_DIR, "..", "mod.ts"),
+      ..."record --quiet --overwrite --listen 127.0.0.1:{listen_port}".split(" "),
+      ..."--server 127.0.0.1:{server_port} --out".split(" "),
+      recording,
+    ],
+  });
+  try {
+    for (const workload of context.sysbench.workloads) {
+      await runSysbench(workload, recorder.port, context.sysbench.config, context.signal);
+    }
+  } finally {
+    await recorder.stop();
+  }
+  return await startCommand("replay", {
+    ...context,
+    proxyCommand: [
+      Deno.execPath(),
+      ..."run -A".split(" "),
+      join(BENCH_DIR, "..", "mod.ts"),
+      ..."replay --quiet --listen 127.0.0.1:{listen_port}".split(" "),
+      recording,
+    ],
+  });
 }
 
 async function spawnTarget(

@@ -43,7 +43,10 @@ export class PacketIO {
     this.#framer = new PacketFramer({ maxPacketLength: options.maxPacketLength });
   }
 
-  /** The next packet, or `null` when the client closed its side. */
+  /**
+   * The next packet, or `null` when the client closed its side. Its payload may be a view into
+   * the read buffer: valid until the following call, which may read over it (copy to keep it).
+   */
   async next(): Promise<Packet | null> {
     while (this.#head >= this.#queue.length) {
       if (this.#ended) return null;
@@ -55,14 +58,9 @@ export class PacketIO {
         return null;
       }
       this.bytesIn += count;
-      this.#framer.push(this.#buffer.subarray(0, count), (packet) => {
-        // The framer's payloads may be views into the read buffer, which the next read reuses.
-        this.#queue.push(
-          packet.payload.buffer === this.#buffer.buffer
-            ? { ...packet, payload: packet.payload.slice() }
-            : packet,
-        );
-      });
+      // Payloads may be views into the read buffer: the next read reuses it, which happens only
+      // once every packet of this one was taken and handled (see `next`).
+      this.#framer.push(this.#buffer.subarray(0, count), (packet) => this.#queue.push(packet));
     }
     return this.#queue[this.#head++];
   }

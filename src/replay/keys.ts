@@ -93,20 +93,28 @@ function shown(values: string[]): string {
   ).join(", ");
 }
 
+/** What {@link SqlCache} knows about a statement. */
+export interface NormalizedSql {
+  normalized: string;
+  fingerprint: string;
+  literals: string[];
+  session: SessionClass | undefined;
+}
+
 /**
  * Normalizes SQL, remembering the answers for texts seen before: the same statements come again
  * and again, and replay's hot path should not tokenize them each time.
  */
 export class SqlCache {
-  #normalized = new Map<string, { normalized: string; fingerprint: string; literals: string[] }>();
+  #normalized = new Map<string, NormalizedSql>();
   #limit: number;
 
   constructor(limit = 100_000) {
     this.#limit = limit;
   }
 
-  /** Normalized SQL, fingerprint and literals of `sql`. */
-  get(sql: string): { normalized: string; fingerprint: string; literals: string[] } {
+  /** Normalized SQL, fingerprint, literals and session class of `sql`. */
+  get(sql: string): NormalizedSql {
     let entry = this.#normalized.get(sql);
     if (entry === undefined) {
       const shape = fingerprint(sql);
@@ -114,6 +122,7 @@ export class SqlCache {
         normalized: normalizeSql(sql),
         fingerprint: shape.fingerprint,
         literals: shape.literals,
+        session: sessionClass(shape.fingerprint),
       };
       if (this.#normalized.size >= this.#limit) this.#normalized.clear();
       this.#normalized.set(sql, entry);
@@ -193,29 +202,73 @@ export function sqlRequest(
       text: `${cmd} (SQL that is not UTF-8)`,
     };
   }
-  const { normalized, fingerprint: shape, literals } = cache.get(text);
-  const values = params.length === 0 ? literals : [...literals, ...params];
-  const request: Request = {
-    cmd,
-    key: `${cmd}\u0001${normalized}\u0001${params.join("\u0002")}\u0001${extra}`,
-    literalKey: `${cmd}\u0001${shape}\u0001${values.join("\u0002")}\u0001${extra}`,
-    shapeKey: `${cmd}\u0001${shape}\u0001${extra}`,
-    values,
-    shape,
-    text: params.length === 0
-      ? `${cmd} "${clip(text)}"`
-      : `${cmd} "${clip(text)}" with [${clip(shown(params))}]`,
-  };
-  if (cmd === "stmt-prepare") request.session = "prepare";
-  else if (cmd === "query") {
-    const session = sessionClass(shape);
-    if (session === "use") {
-      const schema = schemaName(normalized.replace(/^use\s+/i, ""));
-      return useRequest(schema, text);
-    }
-    if (session) request.session = session;
+  const { normalized, fingerprint: shape, literals, session } = cache.get(text);
+  if (session === "use" && cmd === "query") {
+    return useRequest(schemaName(normalized.replace(/^use\s+/i, "")), text);
   }
+  const request = new SqlRequest(cmd, text, normalized, shape, literals, params, extra);
+  if (cmd === "stmt-prepare") request.session = "prepare";
+  else if (cmd === "query" && session) request.session = session;
   return request;
+}
+
+/**
+ * A request with SQL. Only the exact key is built up front: replay's hot path answers most
+ * requests from it, so the other keys and the description are made when first asked for.
+ */
+class SqlRequest implements Request {
+  readonly cmd: string;
+  readonly key: string;
+  readonly shape: string;
+  session?: SessionClass;
+  #sql: string;
+  #literals: string[];
+  #params: string[];
+  #extra: string;
+  #values?: string[];
+  #literalKey?: string;
+  #shapeKey?: string;
+  #text?: string;
+
+  constructor(
+    cmd: string,
+    sql: string,
+    normalized: string,
+    shape: string,
+    literals: string[],
+    params: string[],
+    extra: string,
+  ) {
+    this.cmd = cmd;
+    this.key = `${cmd}\u0001${normalized}\u0001${params.join("\u0002")}\u0001${extra}`;
+    this.shape = shape;
+    this.#sql = sql;
+    this.#literals = literals;
+    this.#params = params;
+    this.#extra = extra;
+  }
+
+  get values(): string[] {
+    return this.#values ??= this.#params.length === 0
+      ? this.#literals
+      : [...this.#literals, ...this.#params];
+  }
+
+  get literalKey(): string {
+    return this.#literalKey ??= `${this.cmd}\u0001${this.shape}\u0001${
+      this.values.join("\u0002")
+    }\u0001${this.#extra}`;
+  }
+
+  get shapeKey(): string {
+    return this.#shapeKey ??= `${this.cmd}\u0001${this.shape}\u0001${this.#extra}`;
+  }
+
+  get text(): string {
+    return this.#text ??= this.#params.length === 0
+      ? `${this.cmd} "${clip(this.#sql)}"`
+      : `${this.cmd} "${clip(this.#sql)}" with [${clip(shown(this.#params))}]`;
+  }
 }
 
 /**

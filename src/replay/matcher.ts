@@ -88,6 +88,64 @@ class Bucket {
     if (connection) return this.byConnection.get(connection)?.list.at(-1);
     return this.all.at(-1);
   }
+
+  /** Per value position: the exchanges by their value there (built when first needed). */
+  #positions?: Map<string, Exchange[]>[];
+
+  /**
+   * Of the exchanges (of `connection`, or all) that are not LOCAL INFILE and, with
+   * `unservedOnly`, not served yet: the one sharing the most values in the same positions with
+   * `values`; ties, and none sharing any, go to the earliest. Found through an index of the values
+   * by position, looking at no more than {@link CLOSEST_SCAN_LIMIT} entries.
+   */
+  closest(
+    values: readonly string[],
+    unservedOnly: boolean,
+    connection?: RecordedConnection,
+  ): Exchange | undefined {
+    const positions = this.#positions ??= indexPositions(this.all);
+    const eligible = (e: Exchange) =>
+      !e.infile && (!unservedOnly || e.uses === 0) &&
+      (connection === undefined || e.connection === connection);
+    const shared = new Map<Exchange, number>();
+    let work = 0;
+    scan: for (let i = 0; i < values.length && i < positions.length; i++) {
+      for (const exchange of positions[i].get(values[i]) ?? []) {
+        if (++work > CLOSEST_SCAN_LIMIT) break scan;
+        if (eligible(exchange)) shared.set(exchange, (shared.get(exchange) ?? 0) + 1);
+      }
+    }
+    let best: Exchange | undefined;
+    let bestCount = 0;
+    for (const [exchange, count] of shared) {
+      if (count > bestCount || (count === bestCount && exchange.order < best!.order)) {
+        best = exchange;
+        bestCount = count;
+      }
+    }
+    if (best) return best;
+    const own = connection ? this.byConnection.get(connection) : undefined;
+    const list = connection ? own?.list ?? [] : this.all;
+    // Served exchanges before the cursor stay served: start there when only unserved count.
+    let i = unservedOnly ? (connection ? own?.next ?? 0 : this.#next) : 0;
+    for (const end = Math.min(list.length, i + CLOSEST_SCAN_LIMIT); i < end; i++) {
+      if (eligible(list[i])) return list[i];
+    }
+    return undefined;
+  }
+}
+
+function indexPositions(exchanges: readonly Exchange[]): Map<string, Exchange[]>[] {
+  const positions: Map<string, Exchange[]>[] = [];
+  for (const exchange of exchanges) {
+    exchange.request.values.forEach((value, i) => {
+      positions[i] ??= new Map();
+      const list = positions[i].get(value);
+      if (list) list.push(exchange);
+      else positions[i].set(value, [exchange]);
+    });
+  }
+  return positions;
 }
 
 /** How many candidates of one shape "closest" looks at, at most (the first ones in order). */
@@ -149,11 +207,9 @@ export class Matcher {
     if (this.#approximate) {
       const found = this.#shape.get(request.shapeKey);
       if (found) {
-        const unserved = (e: Exchange) => e.uses === 0 && !e.infile;
-        const own = bound && found.byConnection.get(bound)?.list;
-        const exchange = (own && closestValues(own, request.values, unserved)) ??
-          closestValues(found.all, request.values, unserved) ??
-          (this.#repeat ? closestValues(found.all, request.values, (e) => !e.infile) : undefined);
+        const exchange = (bound && found.closest(request.values, true, bound)) ??
+          found.closest(request.values, true) ??
+          (this.#repeat ? found.closest(request.values, false) : undefined);
         if (exchange) return this.#serve("approximate", exchange);
       }
     }
@@ -174,8 +230,8 @@ export class Matcher {
   /** The recorded request nearest to `request` (for a miss's message). */
   closest(request: Request): Closest | undefined {
     const same = this.#shape.get(request.shapeKey);
-    if (same) {
-      const exchange = closestValues(same.all, request.values, () => true)!;
+    const exchange = same?.closest(request.values, false) ?? same?.all[0];
+    if (exchange) {
       const differ = valueDistance(exchange.request.values, request.values);
       const total = Math.max(exchange.request.values.length, request.values.length);
       return {
@@ -294,28 +350,6 @@ export function valueDistance(a: readonly string[], b: readonly string[]): numbe
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) distance++;
   return distance;
-}
-
-/** The candidate with the fewest differing values; the first in order on ties. */
-function closestValues(
-  candidates: readonly Exchange[],
-  values: readonly string[],
-  eligible: (exchange: Exchange) => boolean,
-): Exchange | undefined {
-  let best: Exchange | undefined;
-  let bestDistance = Infinity;
-  const end = Math.min(candidates.length, CLOSEST_SCAN_LIMIT);
-  for (let i = 0; i < end; i++) {
-    const candidate = candidates[i];
-    if (!eligible(candidate)) continue;
-    const distance = valueDistance(candidate.request.values, values);
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-      if (distance === 0) break;
-    }
-  }
-  return best;
 }
 
 /** A statement shape as tokens: names, `?`, quoted names, single symbols. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Capability, MariaDbCapability } from "../protocol/constants.ts";
+import { Capability, MariaDbCapability, MAX_PAYLOAD_LENGTH } from "../protocol/constants.ts";
 import type { CodecContext } from "../protocol/context.ts";
 import type { ColumnDefinition41 } from "../protocol/resultset.ts";
 import type { ParameterType, StatementInfo } from "../protocol/statement.ts";
@@ -133,6 +133,18 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+const contextKeys = new WeakMap<CodecContext, string>();
+
+/** A string naming a context's capabilities, for caches (one per live connection's context). */
+function contextKey(context: CodecContext): string {
+  let key = contextKeys.get(context);
+  if (key === undefined) {
+    key = `${context.capabilities}:${context.mariadbCapabilities}`;
+    contextKeys.set(context, key);
+  }
+  return key;
+}
+
 /** Sends the recorded response of `exchange`. */
 export async function respond(
   io: PacketIO,
@@ -144,7 +156,7 @@ export async function respond(
     await delay(exchange.command.us[1] / options.speed / 1000);
   }
   const cacheable = options.seq === 1 && options.statementId === undefined && !exchange.infile;
-  const key = `${context.capabilities}:${context.mariadbCapabilities}`;
+  const key = contextKey(context);
   if (cacheable) {
     const cached = exchange.rendered?.get(key);
     if (cached) return await io.write(cached);
@@ -161,24 +173,67 @@ export async function respond(
       new PacketWriter().packet(errPayload(1105, "HY000", message), options.seq).finish(),
     );
   }
-  let writer = new PacketWriter(256);
   let seq = options.seq;
   let flushed = false;
-  for (const payload of payloads) {
-    writer.packet(payload, seq);
-    seq = writer.nextSequenceId;
-    if (writer.length >= FLUSH_BYTES) {
-      await io.write(writer.finish());
-      writer = new PacketWriter(256);
-      flushed = true;
+  for (let start = 0; start < payloads.length;) {
+    // Frame up to FLUSH_BYTES at a time, so a large result is not held framed whole.
+    let end = start;
+    let size = 0;
+    while (end < payloads.length && (end === start || size < FLUSH_BYTES)) {
+      size += payloads[end++].length;
     }
+    const framed = frame(payloads, start, end, seq);
+    seq = framed.seq;
+    if (end < payloads.length) {
+      await io.write(framed.bytes);
+      flushed = true;
+    } else {
+      if (cacheable && !flushed && framed.bytes.length <= CACHE_BYTES) {
+        exchange.rendered ??= new Map();
+        exchange.rendered.set(key, framed.bytes);
+      }
+      await io.write(framed.bytes);
+    }
+    start = end;
   }
-  const bytes = writer.finish();
-  if (cacheable && !flushed && bytes.length <= CACHE_BYTES) {
-    exchange.rendered ??= new Map();
-    exchange.rendered.set(key, bytes);
+}
+
+/**
+ * Frames `payloads[start..end)` from sequence id `seq` into one exactly sized buffer (payloads of
+ * 16 MiB - 1 bytes or more go through PacketWriter, which splits them).
+ */
+function frame(
+  payloads: readonly Uint8Array[],
+  start: number,
+  end: number,
+  seq: number,
+): { bytes: Uint8Array; seq: number } {
+  let total = 0;
+  for (let i = start; i < end; i++) {
+    if (payloads[i].length >= MAX_PAYLOAD_LENGTH) {
+      const writer = new PacketWriter(256);
+      for (let j = start; j < end; j++) {
+        writer.packet(payloads[j], seq);
+        seq = writer.nextSequenceId;
+      }
+      return { bytes: writer.finish(), seq };
+    }
+    total += 4 + payloads[i].length;
   }
-  await io.write(bytes);
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (let i = start; i < end; i++) {
+    const payload = payloads[i];
+    const length = payload.length;
+    bytes[at] = length & 0xff;
+    bytes[at + 1] = (length >>> 8) & 0xff;
+    bytes[at + 2] = length >>> 16;
+    bytes[at + 3] = seq;
+    bytes.set(payload, at + 4);
+    at += 4 + length;
+    seq = (seq + 1) & 0xff;
+  }
+  return { bytes, seq };
 }
 
 /**
