@@ -141,8 +141,10 @@ export async function proxyCommand(args: string[]): Promise<number> {
         onOpaque: (reason) => onOpaque(info, reason),
       }),
   });
+  // Signal handlers first: a signal right after the ready line must still shut down cleanly.
+  const stopped = untilSignal(proxy, logger);
   announce(settings, formatEndpoint(proxy.endpoint));
-  await untilSignal(proxy, logger);
+  await stopped;
   out.flush();
   return 0;
 }

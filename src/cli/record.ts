@@ -85,10 +85,12 @@ export async function recordCommand(args: string[]): Promise<number> {
       ? JSON.stringify({ event: "recording", path: recording.path })
       : `Recording to ${recording.path}`,
   );
+  // Signal handlers first: a signal right after the ready line must still close the file.
+  const stopped = untilSignal(recording, logger);
   announce(settings, formatEndpoint(recording.endpoint));
   let failure: unknown;
   try {
-    await untilSignal(recording, logger);
+    await stopped;
   } finally {
     try {
       await recording.close();
