@@ -4,6 +4,11 @@ import { ColumnFlag, ColumnType } from "../../src/protocol/constants.ts";
 import type { ColumnDefinition41 } from "../../src/protocol/resultset.ts";
 import { serializeBinaryRow } from "../../src/protocol/binary.ts";
 import { jsonToBinaryValue } from "../../src/record/values.ts";
+import { ConnectionRecorder } from "../../src/record/assemble.ts";
+import { ColumnRegistry } from "../../src/record/columns.ts";
+import type { RecordingEvent } from "../../src/record/events.ts";
+import { createSessionTap } from "../../src/session/tap.ts";
+import { frame, readCapture } from "../helpers/hex.ts";
 
 function column(name: string, type: number, flags = 0): ColumnDefinition41 {
   return {
@@ -157,4 +162,70 @@ Deno.test("pseudonyms are the same across redactors with the same key, different
   assert.equal(value("key-1"), value("key-1"));
   assert.notEqual(value("key-1"), value("key-2"));
   assert.notEqual(value(), value(), "without a key, each recording gets its own random key");
+});
+
+Deno.test("recordings of every captured login hold no auth data, not even the clear-text password", () => {
+  const dir = new URL("../fixtures/captures/", import.meta.url);
+  let logins = 0;
+  for (const entry of Deno.readDirSync(dir)) {
+    if (!entry.name.endsWith(".txt")) continue;
+    const lines: string[] = [];
+    const emit = (event: RecordingEvent) => lines.push(JSON.stringify(event));
+    const columns = new ColumnRegistry(emit);
+    const frames = readCapture(new URL(entry.name, dir));
+    for (const [conn, list] of Map.groupBy(frames, (f) => f.connection)) {
+      // deno-lint-ignore prefer-const
+      let tap: ReturnType<typeof createSessionTap>;
+      const recorder = new ConnectionRecorder({
+        conn,
+        now: () => 0,
+        context: () => tap.decoder.context,
+        columns,
+        emit,
+        redactor: createRedactor(),
+      });
+      tap = createSessionTap({ onPacket: (p) => recorder.packet(p) });
+      for (const f of list) {
+        const bytes = frame(f.sequenceId, f.payload);
+        if (f.direction === "client") tap.client(bytes);
+        else tap.server(bytes);
+      }
+      recorder.close("closed", { client: 0, server: 0 });
+    }
+    for (const line of lines) {
+      const event = JSON.parse(line);
+      const packets = [
+        event.packet,
+        ...(event.auth ?? []).map((a: { packet: unknown }) => a.packet),
+      ];
+      for (const packet of packets.filter(Boolean)) {
+        for (const field of ["authResponse", "data"]) {
+          if (field in packet && packet.kind !== "auth-more-data") {
+            if (
+              packet.kind?.startsWith("handshake-response") ||
+              packet.kind === "auth-switch-response"
+            ) {
+              logins++;
+              assert.deepEqual(
+                packet[field],
+                { redacted: true },
+                `${entry.name}: ${line.slice(0, 120)}`,
+              );
+            }
+          }
+        }
+        assert.ok(!("authResponseLengthPrefix" in packet));
+      }
+      if (event.cmd === "change-user") assert.ok(!("authResponse" in event));
+    }
+    if (entry.name.includes("clear-password")) {
+      // The capture's password is "bpw", sent in clear after the switch.
+      const text = lines.join("\n");
+      assert.ok(
+        !text.includes(btoa("bpw\0")) && !text.includes(btoa("bpw")),
+        "no clear-text password",
+      );
+    }
+  }
+  assert.ok(logins >= 10, `${logins} logins checked`);
 });
