@@ -8,7 +8,8 @@
  */
 
 import { join } from "node:path";
-import { type ProxyOptions, type ProxyServer, startProxy } from "../net/proxy.ts";
+import { describe, type ProxyOptions, type ProxyServer, startProxy } from "../net/proxy.ts";
+import { silentLogger } from "../log.ts";
 import { formatEndpoint, parseEndpoint } from "../net/endpoint.ts";
 import { type ConnectionInfo, type ConnectionTap, createSessionTap } from "../session/tap.ts";
 import type { DecodedPacket } from "../session/decoder.ts";
@@ -97,6 +98,7 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
   const emit = (event: RecordingEvent) => writer.emit(event);
   const columns = new ColumnRegistry(emit);
   const wire = { client: 0, server: 0 };
+  const logger = options.logger ?? silentLogger;
 
   const tap = (info: ConnectionInfo): ConnectionTap => {
     writer.armHeader();
@@ -128,22 +130,71 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
     });
     recorder.open(info.client);
     const extra = options.tap?.(info);
+    // Decoding and recording run in a microtask, once the relay has handed the chunk on (its
+    // socket write is a syscall made before it awaits), so the peer is already at work on it
+    // meanwhile. Chunks are copied (the relay reuses its buffer) and kept in order; a microtask
+    // always runs before the next I/O, so they never pile up. Measured with sysbench
+    // oltp_point_select through `record`: more queries per second and less CPU per query than
+    // recording in-line, in each of three alternating runs.
+    const pending: { client: boolean; bytes: Uint8Array }[] = [];
+    let scheduled = false;
+    let broken = false;
+    const run = () => {
+      scheduled = false;
+      const chunks = pending.splice(0);
+      if (broken) return;
+      try {
+        for (const chunk of chunks) {
+          if (chunk.client) session.client(chunk.bytes);
+          else session.server(chunk.bytes);
+        }
+      } catch (error) {
+        broken = true;
+        logger.log(
+          "warn",
+          "decode-failed",
+          `Cannot decode the connection's bytes, its recording stops here (relaying goes on): ${
+            describe(error)
+          }`,
+          { connection: info.id },
+        );
+      }
+    };
+    const queue = (client: boolean, chunk: Uint8Array) => {
+      pending.push({ client, bytes: chunk.slice() });
+      if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(run);
+      }
+    };
     return {
       client(chunk) {
         wire.client += chunk.length;
-        session.client(chunk);
+        queue(true, chunk);
         extra?.client(chunk);
       },
       server(chunk) {
         wire.server += chunk.length;
-        session.server(chunk);
+        queue(false, chunk);
         extra?.server(chunk);
       },
       get commands() {
         return session.commands;
       },
       close(reason, bytes) {
-        recorder.close(reason, bytes);
+        run();
+        try {
+          recorder.close(reason, bytes);
+        } catch (error) {
+          logger.log(
+            "warn",
+            "decode-failed",
+            `Cannot finish the recording of the connection: ${describe(error)}`,
+            {
+              connection: info.id,
+            },
+          );
+        }
         extra?.close?.(reason, bytes);
       },
     };
