@@ -97,7 +97,23 @@ async function startCapture(dumpcap: string, filter: string): Promise<Capture> {
     });
   const stop = async () => {
     if (!exited) child.kill("SIGTERM");
+    // dumpcap has been seen to ignore SIGTERM while no packet arrives: never wait forever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const killed = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        if (!exited) {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // exited meanwhile
+          }
+        }
+        resolve();
+      }, 2_000);
+    });
+    await Promise.race([status, killed]);
     await Promise.all([status, drained]);
+    clearTimeout(timer);
     return concat(chunks);
   };
   try {
