@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Capability, MariaDbCapability } from "../protocol/constants.ts";
+import { Capability, ColumnFlag, MariaDbCapability } from "../protocol/constants.ts";
 import type { CodecContext } from "../protocol/context.ts";
 import {
   type EofPacket,
@@ -22,9 +22,10 @@ import {
   serializeLocalInfileRequest,
   serializeStatistics,
   serializeStmtPrepareOk,
-  serializeTextRow,
 } from "../protocol/resultset.ts";
-import { serializeBinaryRow } from "../protocol/binary.ts";
+import { nullBitmapLength, writeBinaryValue } from "../protocol/binary.ts";
+import { PacketFramer } from "../protocol/framing.ts";
+import { PacketWriter } from "../protocol/writer.ts";
 import {
   type ProgressReport,
   serializeProgressReport,
@@ -61,9 +62,37 @@ export interface RenderOptions {
   sendMetadata?: boolean;
 }
 
-/** The server packets of a recorded response, in order. */
+/**
+ * The server packets of a recorded response, in order (payloads, unframed).
+ *
+ * @example
+ * ```ts ignore
+ * const payloads = renderResponse(command, { context, columnSet });
+ * ```
+ */
 export function renderResponse(command: RecordedCommand, options: RenderOptions): Uint8Array[] {
-  const out: Uint8Array[] = [];
+  const { bytes } = renderFramed(command, options, 0);
+  const payloads: Uint8Array[] = [];
+  new PacketFramer().push(bytes, (packet) => payloads.push(packet.payload.slice()));
+  return payloads;
+}
+
+/**
+ * The server packets of a recorded response framed for the wire from sequence id `seq`, as one
+ * buffer, and the sequence id that follows. Rows are written straight into the frame (no buffer
+ * per packet): replay's first answer to each exchange goes through here.
+ *
+ * @example
+ * ```ts ignore
+ * const { bytes, seq: next } = renderFramed(command, { context, columnSet }, 1);
+ * ```
+ */
+export function renderFramed(
+  command: RecordedCommand,
+  options: RenderOptions,
+  seq: number,
+): { bytes: Uint8Array; seq: number } {
+  const out = new FrameSink(seq);
   const binary = command.event.cmd === "stmt-execute" || command.event.cmd === "stmt-fetch";
   let columns: ColumnDefinition41[] = options.statementColumns ?? [];
   // COM_CHANGE_USER: the server's side of the authentication exchange comes first.
@@ -76,7 +105,63 @@ export function renderResponse(command: RecordedCommand, options: RenderOptions)
     const rowsOnly = command.event.cmd === "stmt-fetch" && index === 0;
     columns = renderElement(element, { ...options, binary, rowsOnly, columns }, out) ?? columns;
   }
-  return out;
+  return { bytes: out.writer.finish(), seq: out.seq };
+}
+
+/** Frames packets into one growing buffer; rows are written into it directly. */
+class FrameSink {
+  readonly writer = new PacketWriter(1024);
+  seq: number;
+  #bitmap = new Uint8Array(8);
+
+  constructor(seq: number) {
+    this.seq = seq & 0xff;
+  }
+
+  /** A packet's payload, framed. */
+  push(payload: Uint8Array): void {
+    this.writer.packet(payload, this.seq);
+    this.seq = this.writer.nextSequenceId;
+  }
+
+  /** A text row: each value a length-encoded string, NULL as 0xfb (as `serializeTextRow`). */
+  textRow(row: readonly unknown[]): void {
+    const writer = this.writer.startPacket(this.seq);
+    for (let i = 0; i < row.length; i++) {
+      const value = row[i];
+      if (value === null) writer.lenencNull();
+      else if (typeof value === "string") writer.lenencString(value);
+      else writer.lenencBytes(jsonToTextValue(value, `row value ${i}`)!);
+    }
+    writer.endPacket();
+    this.seq = writer.nextSequenceId;
+  }
+
+  /** A binary row: header, NULL bitmap (offset 2), values (as `serializeBinaryRow`). */
+  binaryRow(row: readonly unknown[], columns: readonly ColumnDefinition41[]): void {
+    if (row.length !== columns.length) {
+      throw new RangeError(
+        `Cannot serialize binary row: ${row.length} values for ${columns.length} columns`,
+      );
+    }
+    const length = nullBitmapLength(row.length, 2);
+    if (this.#bitmap.length < length) this.#bitmap = new Uint8Array(length);
+    const bitmap = this.#bitmap.subarray(0, length);
+    bitmap.fill(0);
+    for (let i = 0; i < row.length; i++) {
+      if (row[i] === null) bitmap[(i + 2) >> 3] |= 1 << ((i + 2) & 7);
+    }
+    const writer = this.writer.startPacket(this.seq);
+    writer.u8(0x00).bytes(bitmap);
+    for (let i = 0; i < row.length; i++) {
+      if (row[i] === null) continue;
+      const column = columns[i];
+      const value = jsonToBinaryValue(row[i], column.type, `row value ${i}`);
+      writeBinaryValue(writer, column.type, (column.flags & ColumnFlag.UNSIGNED_FLAG) !== 0, value);
+    }
+    writer.endPacket();
+    this.seq = writer.nextSequenceId;
+  }
 }
 
 interface ElementOptions extends RenderOptions {
@@ -88,7 +173,7 @@ interface ElementOptions extends RenderOptions {
 function renderElement(
   element: ResponseElement,
   options: ElementOptions,
-  out: Uint8Array[],
+  out: FrameSink,
 ): ColumnDefinition41[] | undefined {
   const { context } = options;
   if ("ok" in element) {
@@ -103,7 +188,7 @@ function renderElement(
     renderPrepared(element.prepared, options, out);
   } else if ("fields" in element) {
     for (const column of options.columnSet(element.fields)) {
-      out.push(serializeColumnDefinition41(column, context));
+      out.push(columnPayload(column, context));
     }
     out.push(renderEnd(element.end, context, true));
   } else if ("infile" in element) {
@@ -137,7 +222,7 @@ function renderElement(
 function renderResultSet(
   element: ResultSetJson,
   options: ElementOptions,
-  out: Uint8Array[],
+  out: FrameSink,
 ): ColumnDefinition41[] {
   const { context } = options;
   const deprecate = (context.capabilities & Capability.CLIENT_DEPRECATE_EOF) !== 0;
@@ -163,7 +248,7 @@ function renderResultSet(
       ));
     }
     if (!skipMetadata) {
-      for (const column of columns) out.push(serializeColumnDefinition41(column, context));
+      for (const column of columns) out.push(columnPayload(column, context));
     }
     if (!deprecate) {
       const columnsEnd = element.columnsEnd ?? effectiveEnd(element.end);
@@ -171,21 +256,9 @@ function renderResultSet(
     }
   }
   for (const row of element.rows) {
-    if (!Array.isArray(row)) {
-      out.push(renderPacket(row.packet, options, columns));
-    } else if (options.binary) {
-      const values = row.map((value, i) =>
-        jsonToBinaryValue(value, columns[i]?.type ?? 0xfd, `row value ${i}`)
-      );
-      out.push(serializeBinaryRow({ kind: "binary-row", values }, columns));
-    } else {
-      out.push(
-        serializeTextRow({
-          kind: "text-row",
-          values: row.map((v, i) => jsonToTextValue(v, `row value ${i}`)),
-        }),
-      );
-    }
+    if (!Array.isArray(row)) out.push(renderPacket(row.packet, options, columns));
+    else if (options.binary) out.binaryRow(row, columns);
+    else out.textRow(row);
   }
   if (element.end !== null) out.push(renderEnd(element.end, context, true));
   return columns;
@@ -194,7 +267,7 @@ function renderResultSet(
 function renderPrepared(
   prepared: Extract<ResponseElement, { prepared: unknown }>["prepared"],
   options: ElementOptions,
-  out: Uint8Array[],
+  out: FrameSink,
 ): void {
   const { context } = options;
   const deprecate = (context.capabilities & Capability.CLIENT_DEPRECATE_EOF) !== 0;
@@ -213,9 +286,9 @@ function renderPrepared(
       warnings: prepared.warnings ?? 0,
     }));
   }
-  for (const column of params) out.push(serializeColumnDefinition41(column, context));
+  for (const column of params) out.push(columnPayload(column, context));
   if (params.length > 0 && !deprecate) out.push(renderEnd(prepared.paramsEnd, context, false));
-  for (const column of columns) out.push(serializeColumnDefinition41(column, context));
+  for (const column of columns) out.push(columnPayload(column, context));
   if (columns.length > 0 && !deprecate) out.push(renderEnd(prepared.columnsEnd, context, false));
 }
 
@@ -235,6 +308,26 @@ function renderEnd(
   const deprecate = (context.capabilities & Capability.CLIENT_DEPRECATE_EOF) !== 0;
   if (deprecate && closesRows) return serializeOk(okPacket(json, 0xfe), context);
   return serializeEof(eofPacket(json), context);
+}
+
+/** Serialized definitions by column object (decoded column sets are kept by the caller). */
+const columnPayloads = new WeakMap<ColumnDefinition41, [Uint8Array?, Uint8Array?]>();
+
+/**
+ * A column definition's payload, kept per column object: only MariaDB's extended metadata
+ * capability changes it, and replay sends the same definitions again and again.
+ */
+function columnPayload(column: ColumnDefinition41, context: CodecContext): Uint8Array {
+  const extended =
+    (context.mariadbCapabilities & MariaDbCapability.MARIADB_CLIENT_EXTENDED_METADATA) !== 0
+      ? 1
+      : 0;
+  let cached = columnPayloads.get(column);
+  if (!cached) {
+    cached = [];
+    columnPayloads.set(column, cached);
+  }
+  return cached[extended] ??= serializeColumnDefinition41(column, context);
 }
 
 function hasMetadataByte(context: CodecContext): boolean {

@@ -6,15 +6,15 @@
  * @module
  */
 
-import { Capability, MariaDbCapability, MAX_PAYLOAD_LENGTH } from "../protocol/constants.ts";
+import { Capability, MariaDbCapability } from "../protocol/constants.ts";
 import type { CodecContext } from "../protocol/context.ts";
 import type { ColumnDefinition41 } from "../protocol/resultset.ts";
 import type { ParameterType, StatementInfo } from "../protocol/statement.ts";
-import { PacketWriter } from "../protocol/writer.ts";
+import { framePacket } from "../protocol/writer.ts";
 import type { PreparedJson } from "../record/events.ts";
 import type { RecordedCommand } from "../record/merge.ts";
 import { columnSet, type Exchange } from "./catalog.ts";
-import { renderResponse } from "./render.ts";
+import { renderFramed } from "./render.ts";
 import type { RecordedText } from "./keys.ts";
 import { errPayload } from "./handshake.ts";
 import type { PacketIO } from "./io.ts";
@@ -108,8 +108,6 @@ export interface RespondOptions {
   speed?: number;
 }
 
-/** Bytes written per write at most while a large response is framed. */
-const FLUSH_BYTES = 1024 * 1024;
 /** Responses up to this size are kept framed for the next client that asks the same. */
 const CACHE_BYTES = 256 * 1024;
 
@@ -117,16 +115,21 @@ function extendedMetadata(context: CodecContext): boolean {
   return (context.mariadbCapabilities & MariaDbCapability.MARIADB_CLIENT_EXTENDED_METADATA) !== 0;
 }
 
-function render(command: RecordedCommand, exchange: Exchange, options: RespondOptions) {
+function render(
+  command: RecordedCommand,
+  exchange: Exchange,
+  options: RespondOptions,
+  seq: number,
+): { bytes: Uint8Array; seq: number } {
   const source = exchange.connection.source;
   const extended = extendedMetadata(options.context);
-  return renderResponse(command, {
+  return renderFramed(command, {
     context: options.context,
     columnSet: (id) => columnSet(source, id, extended),
     statementId: options.statementId,
     statementColumns: options.statementColumns,
     sendMetadata: true,
-  });
+  }, seq);
 }
 
 function delay(ms: number): Promise<void> {
@@ -161,79 +164,21 @@ export async function respond(
     const cached = exchange.rendered?.get(key);
     if (cached) return await io.write(cached);
   }
-  let payloads: Uint8Array[];
+  let framed: { bytes: Uint8Array };
   try {
     if (exchange.infile) return await respondInfile(io, exchange, options);
-    payloads = render(exchange.command, exchange, options);
+    framed = render(exchange.command, exchange, options, options.seq);
   } catch (error) {
     const message = `Replay cannot render the recorded response to ${exchange.request.text}: ${
       (error as Error).message
     }`;
-    return await io.write(
-      new PacketWriter().packet(errPayload(1105, "HY000", message), options.seq).finish(),
-    );
+    return await io.write(framePacket(errPayload(1105, "HY000", message), options.seq));
   }
-  let seq = options.seq;
-  let flushed = false;
-  for (let start = 0; start < payloads.length;) {
-    // Frame up to FLUSH_BYTES at a time, so a large result is not held framed whole.
-    let end = start;
-    let size = 0;
-    while (end < payloads.length && (end === start || size < FLUSH_BYTES)) {
-      size += payloads[end++].length;
-    }
-    const framed = frame(payloads, start, end, seq);
-    seq = framed.seq;
-    if (end < payloads.length) {
-      await io.write(framed.bytes);
-      flushed = true;
-    } else {
-      if (cacheable && !flushed && framed.bytes.length <= CACHE_BYTES) {
-        exchange.rendered ??= new Map();
-        exchange.rendered.set(key, framed.bytes);
-      }
-      await io.write(framed.bytes);
-    }
-    start = end;
+  if (cacheable && framed.bytes.length <= CACHE_BYTES) {
+    exchange.rendered ??= new Map();
+    exchange.rendered.set(key, framed.bytes);
   }
-}
-
-/**
- * Frames `payloads[start..end)` from sequence id `seq` into one exactly sized buffer (payloads of
- * 16 MiB - 1 bytes or more go through PacketWriter, which splits them).
- */
-function frame(
-  payloads: readonly Uint8Array[],
-  start: number,
-  end: number,
-  seq: number,
-): { bytes: Uint8Array; seq: number } {
-  let total = 0;
-  for (let i = start; i < end; i++) {
-    if (payloads[i].length >= MAX_PAYLOAD_LENGTH) {
-      const writer = new PacketWriter(256);
-      for (let j = start; j < end; j++) {
-        writer.packet(payloads[j], seq);
-        seq = writer.nextSequenceId;
-      }
-      return { bytes: writer.finish(), seq };
-    }
-    total += 4 + payloads[i].length;
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (let i = start; i < end; i++) {
-    const payload = payloads[i];
-    const length = payload.length;
-    bytes[at] = length & 0xff;
-    bytes[at + 1] = (length >>> 8) & 0xff;
-    bytes[at + 2] = length >>> 16;
-    bytes[at + 3] = seq;
-    bytes.set(payload, at + 4);
-    at += 4 + length;
-    seq = (seq + 1) & 0xff;
-  }
-  return { bytes, seq };
+  await io.write(framed.bytes);
 }
 
 /**
@@ -245,8 +190,7 @@ async function respondInfile(io: PacketIO, exchange: Exchange, options: RespondO
   if ((options.context.capabilities & Capability.CLIENT_LOCAL_FILES) === 0) {
     // A server never asks a client for a file that did not offer LOCAL INFILE.
     const text = "The used command is not allowed with this MariaDB version";
-    const writer = new PacketWriter(64).packet(errPayload(1148, "42000", text), options.seq);
-    return await io.write(writer.finish());
+    return await io.write(framePacket(errPayload(1148, "42000", text), options.seq));
   }
   const at = command.elements.findIndex((element) => "infile" in element);
   const before: RecordedCommand = { ...command, elements: command.elements.slice(0, at + 1) };
@@ -255,23 +199,14 @@ async function respondInfile(io: PacketIO, exchange: Exchange, options: RespondO
     event: { ...command.event, auth: undefined },
     elements: command.elements.slice(at + 1),
   };
-  const writer = new PacketWriter(256);
-  let seq = options.seq;
-  for (const payload of render(before, exchange, options)) {
-    writer.packet(payload, seq);
-    seq = writer.nextSequenceId;
-  }
-  await io.write(writer.finish());
+  const first = render(before, exchange, options, options.seq);
+  await io.write(first.bytes);
+  let seq = first.seq;
   for (;;) {
     const packet = await io.next();
     if (!packet) return;
     seq = (packet.lastSequenceId + 1) & 0xff;
     if (packet.payload.length === 0) break;
   }
-  const rest = new PacketWriter(256);
-  for (const payload of render(after, exchange, options)) {
-    rest.packet(payload, seq);
-    seq = rest.nextSequenceId;
-  }
-  await io.write(rest.finish());
+  await io.write(render(after, exchange, options, seq).bytes);
 }
