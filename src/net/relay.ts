@@ -69,7 +69,9 @@ export async function pump(
     const chunk = buffer.subarray(0, count);
     onChunk?.(chunk);
     try {
-      await writeAll(to, chunk);
+      // writeAll() inlined: one async call fewer per chunk on the hot path.
+      let written = await to.write(chunk);
+      while (written < count) written += await to.write(chunk.subarray(written));
     } catch (error) {
       return isClosedResource(error) ? { kind: "stopped" } : { kind: "write-error", error };
     }
