@@ -22,7 +22,6 @@ import {
   nullBitmapLength,
   readBinaryValue,
   readMinimalLenenc,
-  sameBytes,
   writeBinaryValue,
 } from "./binary.ts";
 import { Capability, ColumnType, Command, CursorType } from "./constants.ts";
@@ -208,8 +207,23 @@ export function readParameterBlock(
     }
   }
   const block: ParameterBlock = { newParamsBound, params };
-  if (!sameBytes(bitmap, impliedNullBitmap(params))) block.nullBitmap = bitmap;
+  if (!impliesNullBitmap(bitmap, params)) block.nullBitmap = bitmap;
   return block;
+}
+
+/**
+ * Whether `bitmap` is what {@link impliedNullBitmap} gives for `params`, without building it:
+ * this runs for every execute a recorder decodes.
+ */
+function impliesNullBitmap(bitmap: Uint8Array, params: readonly BinaryParameter[]): boolean {
+  for (let bit = 0; bit < bitmap.length * 8; bit++) {
+    const set = (bitmap[bit >> 3] & (1 << (bit & 7))) !== 0;
+    const parameter = params[bit];
+    if (set !== (parameter !== undefined && "value" in parameter && parameter.value === null)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /**
