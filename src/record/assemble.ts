@@ -795,8 +795,9 @@ function definitionsOf(exchange: Exchange): ColumnDefinition41[] {
 }
 
 function onlyKeys(message: object, keys: string[]): boolean {
-  for (const key of Object.keys(message)) {
-    if (!keys.includes(key) && (message as Record<string, unknown>)[key] !== undefined) {
+  // for-in, not Object.keys: this runs for every row and end packet, and allocates nothing.
+  for (const key in message) {
+    if ((message as Record<string, unknown>)[key] !== undefined && !keys.includes(key)) {
       return false;
     }
   }
