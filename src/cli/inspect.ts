@@ -25,7 +25,14 @@ A last line cut short (a recording killed mid-write) is dropped with a warning o
 Exit status: 0 for a valid recording, 1 for an invalid or unreadable one, 2 on a usage error.
 `;
 
-/** Runs `inspect` with its arguments; resolves to the exit status. */
+/**
+ * Runs `inspect` with its arguments; resolves to the exit status.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.exit(await inspectCommand(["recordings/demo.jsonl", "--top", "5"]));
+ * ```
+ */
 export async function inspectCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     json: { type: "boolean", default: false },

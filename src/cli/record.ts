@@ -49,7 +49,14 @@ Example:
   deno run -A mod.ts inspect recordings/20261121-101500.jsonl
 `;
 
-/** Runs `record` with its arguments; resolves to the exit status. */
+/**
+ * Runs `record` with its arguments; resolves to the exit status.
+ *
+ * @example
+ * ```ts ignore
+ * Deno.exit(await recordCommand(["--server", "127.0.0.1:3306", "--out", "/tmp/session.jsonl"]));
+ * ```
+ */
 export async function recordCommand(args: string[]): Promise<number> {
   const { values } = parse(args, {
     ...PROXY_OPTIONS,

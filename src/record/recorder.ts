@@ -236,7 +236,15 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
   };
 }
 
-/** `recordings/20261121-101500.jsonl` for a recording started at that local time. */
+/**
+ * `recordings/20261121-101500.jsonl` for a recording started at that local time.
+ *
+ * @example
+ * ```ts
+ * import { defaultRecordingPath } from "./recorder.ts";
+ * console.assert(defaultRecordingPath(new Date(2026, 10, 21, 10, 15, 0)).endsWith("20261121-101500.jsonl"));
+ * ```
+ */
 export function defaultRecordingPath(date: Date = new Date()): string {
   const two = (n: number) => String(n).padStart(2, "0");
   const day = `${date.getFullYear()}${two(date.getMonth() + 1)}${two(date.getDate())}`;

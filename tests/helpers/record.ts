@@ -100,7 +100,15 @@ export async function directAndRecorded<T>(
   }
 }
 
-/** Waits (up to 10 s) until every client connection through `recording` has ended. */
+/**
+ * Waits (up to 10 s) until every client connection through `recording` has ended.
+ *
+ * @example
+ * ```ts ignore
+ * await settle(recording);
+ * await recording.close();
+ * ```
+ */
 export async function settle(recording: { activeConnections: number }): Promise<void> {
   for (let i = 0; i < 500 && recording.activeConnections > 0; i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
