@@ -65,9 +65,9 @@ export class PacketIO {
     return this.#queue[this.#head++];
   }
 
-  /** Whether a packet is already waiting (the client pipelined its commands). */
-  get pending(): boolean {
-    return this.#head < this.#queue.length;
+  /** A packet already read (the client pipelined its commands), or `undefined`. Same validity as {@link next}. */
+  take(): Packet | undefined {
+    return this.#head < this.#queue.length ? this.#queue[this.#head++] : undefined;
   }
 
   /** Writes all of `bytes`. */

@@ -35,6 +35,11 @@ export interface Request {
   cmd: string;
   /** Exact: the command and its normalized SQL (whitespace, comments, `;` ignored) and values. */
   key: string;
+  /**
+   * The exact key in two parts, for lookups that do not build it: the normalized SQL (one string
+   * per distinct statement text, from {@link SqlCache}) and the command with its values.
+   */
+  exact: readonly [string, string];
   /** The statement's shape (fingerprint, lower case) and its literal values and parameters. */
   literalKey: string;
   /** The statement's shape alone: literals and parameters left out. */
@@ -195,6 +200,7 @@ export function sqlRequest(
     return {
       cmd,
       key,
+      exact: [key, ""],
       literalKey: key,
       shapeKey: key,
       values: params,
@@ -218,7 +224,7 @@ export function sqlRequest(
  */
 class SqlRequest implements Request {
   readonly cmd: string;
-  readonly key: string;
+  readonly exact: readonly [string, string];
   readonly shape: string;
   session?: SessionClass;
   #sql: string;
@@ -240,12 +246,21 @@ class SqlRequest implements Request {
     extra: string,
   ) {
     this.cmd = cmd;
-    this.key = `${cmd}\u0001${normalized}\u0001${params.join("\u0002")}\u0001${extra}`;
+    this.exact = [
+      normalized,
+      params.length === 0 && extra === ""
+        ? cmd
+        : `${cmd}\u0001${params.join("\u0002")}\u0001${extra}`,
+    ];
     this.shape = shape;
     this.#sql = sql;
     this.#literals = literals;
     this.#params = params;
     this.#extra = extra;
+  }
+
+  get key(): string {
+    return `${this.exact[1]}\u0001${this.exact[0]}`;
   }
 
   get values(): string[] {
@@ -285,6 +300,7 @@ export function useRequest(schema: string, text = `USE ${schema}`): Request {
   return {
     cmd: "init-db",
     key,
+    exact: [key, ""],
     literalKey: key,
     shapeKey: key,
     values: [],
@@ -311,6 +327,7 @@ export function otherRequest(cmd: string, fields: Record<string, unknown>): Requ
   const request: Request = {
     cmd,
     key,
+    exact: [key, ""],
     literalKey: key,
     shapeKey: `${cmd}\u0001`,
     values: [body],

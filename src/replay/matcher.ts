@@ -58,6 +58,11 @@ export interface MatcherOptions {
 /** Recorded exchanges sharing a key, in recorded order, with each connection's own list. */
 class Bucket {
   readonly all: Exchange[] = [];
+  /**
+   * For an exact-key bucket: the bucket of its equal-value key (the same for all its exchanges:
+   * equal normalized SQL and values mean equal shape and values), so the hot path builds no key.
+   */
+  literal?: Bucket;
   #next = 0;
   readonly byConnection = new Map<RecordedConnection, { list: Exchange[]; next: number }>();
 
@@ -166,7 +171,8 @@ export class Matcher {
   #catalog: Catalog;
   #approximate: boolean;
   #repeat: boolean;
-  #exact = new Map<string, Bucket>();
+  /** By the two parts of the exact key (see `Request.exact`). */
+  #exact = new Map<string, Map<string, Bucket>>();
   #literal = new Map<string, Bucket>();
   #shape = new Map<string, Bucket>();
   /** One exchange per distinct shape, for the closest candidate of a miss. */
@@ -178,10 +184,17 @@ export class Matcher {
     this.#repeat = options.repeat ?? true;
     for (const exchange of catalog.exchanges) {
       const { request } = exchange;
-      bucket(this.#exact, request.key).add(exchange);
-      if (request.literalKey !== request.key) {
-        bucket(this.#literal, request.literalKey).add(exchange);
+      const [primary, secondary] = request.exact;
+      let byPrimary = this.#exact.get(primary);
+      if (!byPrimary) {
+        byPrimary = new Map();
+        this.#exact.set(primary, byPrimary);
       }
+      const exact = bucket(byPrimary, secondary);
+      exact.add(exchange);
+      const literal = bucket(this.#literal, request.literalKey);
+      literal.add(exchange);
+      exact.literal = literal;
       bucket(this.#shape, request.shapeKey).add(exchange);
       if (!this.#shapes.has(request.shapeKey)) this.#shapes.set(request.shapeKey, exchange);
     }
@@ -192,28 +205,31 @@ export class Matcher {
     if (request.session) return this.#session(live, request);
     if (!live.bound) this.#bind(live, request);
     const bound = live.bound;
-    for (const map of [this.#exact, this.#literal]) {
-      const found = map.get(map === this.#exact ? request.key : request.literalKey);
-      const exchange = found && (found.firstUnserved(bound) ?? found.firstUnserved());
-      if (exchange) return this.#serve("exact", exchange);
-    }
+    const exact = this.#exactBucket(request);
+    let exchange = exact && (exact.firstUnserved(bound) ?? exact.firstUnserved());
+    if (exchange) return this.#serve("exact", exchange);
+    const literal = exact ? exact.literal : this.#literal.get(request.literalKey);
+    exchange = literal && (literal.firstUnserved(bound) ?? literal.firstUnserved());
+    if (exchange) return this.#serve("exact", exchange);
     if (this.#repeat) {
-      for (const map of [this.#exact, this.#literal]) {
-        const found = map.get(map === this.#exact ? request.key : request.literalKey);
-        const exchange = found && (found.last(bound) ?? found.last());
-        if (exchange) return this.#serve("repeat", exchange);
-      }
+      exchange = (exact && (exact.last(bound) ?? exact.last())) ??
+        (literal && (literal.last(bound) ?? literal.last()));
+      if (exchange) return this.#serve("repeat", exchange);
     }
     if (this.#approximate) {
       const found = this.#shape.get(request.shapeKey);
       if (found) {
-        const exchange = (bound && found.closest(request.values, true, bound)) ??
+        exchange = (bound && found.closest(request.values, true, bound)) ??
           found.closest(request.values, true) ??
           (this.#repeat ? found.closest(request.values, false) : undefined);
         if (exchange) return this.#serve("approximate", exchange);
       }
     }
     return { kind: "miss", closest: this.closest(request) };
+  }
+
+  #exactBucket(request: Request): Bucket | undefined {
+    return this.#exact.get(request.exact[0])?.get(request.exact[1]);
   }
 
   /** Unbinds a live connection that closed: its recorded connection is free for another. */
@@ -269,8 +285,8 @@ export class Matcher {
   }
 
   #session(live: LiveConnection, request: Request): MatchResult {
-    for (const key of [request.key, request.literalKey]) {
-      const found = (key === request.key ? this.#exact : this.#literal).get(key);
+    const exact = this.#exactBucket(request);
+    for (const found of [exact, exact ? exact.literal : this.#literal.get(request.literalKey)]) {
       if (!found) continue;
       const exchange = (live.bound && found.byConnection.get(live.bound)?.list[0]) ??
         sameUser(found, live.user) ?? found.all[0];
@@ -286,20 +302,19 @@ export class Matcher {
    * is served from any recorded connection.
    */
   #bind(live: LiveConnection, request: Request): void {
-    for (
-      const [map, key] of [
-        [this.#exact, request.key],
-        [this.#literal, request.literalKey],
-        [this.#shape, request.shapeKey],
-      ] as const
-    ) {
-      const found = map.get(key);
+    const buckets = [
+      this.#exactBucket(request),
+      this.#literal.get(request.literalKey),
+      this.#shape.get(request.shapeKey),
+    ];
+    for (const [index, found] of buckets.entries()) {
       if (!found) continue;
+      const byShape = index === 2;
       let best: { connection: RecordedConnection; rank: number[] } | undefined;
       for (const [connection] of found.byConnection) {
         if (connection.boundTo !== undefined) continue;
         const exchange = found.firstUnserved(connection);
-        if (!exchange || exchange.infile && map === this.#shape) continue;
+        if (!exchange || exchange.infile && byShape) continue;
         while (
           connection.progress < connection.exchanges.length &&
           connection.exchanges[connection.progress].uses > 0

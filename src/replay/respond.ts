@@ -148,37 +148,45 @@ function contextKey(context: CodecContext): string {
   return key;
 }
 
-/** Sends the recorded response of `exchange`. */
+/** Sends the recorded response of `exchange`, after its recorded latency with `speed`. */
 export async function respond(
   io: PacketIO,
   exchange: Exchange,
   options: RespondOptions,
 ): Promise<void> {
-  const { context } = options;
   if (options.speed !== undefined && exchange.command.us) {
     await delay(exchange.command.us[1] / options.speed / 1000);
   }
-  const cacheable = options.seq === 1 && options.statementId === undefined && !exchange.infile;
-  const key = contextKey(context);
+  if (exchange.infile) return await respondInfile(io, exchange, options);
+  await io.write(responseBytes(exchange, options));
+}
+
+/**
+ * The framed response of `exchange` (not LOCAL INFILE ones): rendered for the client's context,
+ * kept for the next client of the same context when small; an ERR if the recording cannot be
+ * rendered.
+ */
+export function responseBytes(exchange: Exchange, options: RespondOptions): Uint8Array {
+  const cacheable = options.seq === 1 && options.statementId === undefined;
+  const key = contextKey(options.context);
   if (cacheable) {
     const cached = exchange.rendered?.get(key);
-    if (cached) return await io.write(cached);
+    if (cached) return cached;
   }
-  let framed: { bytes: Uint8Array };
+  let bytes: Uint8Array;
   try {
-    if (exchange.infile) return await respondInfile(io, exchange, options);
-    framed = render(exchange.command, exchange, options, options.seq);
+    bytes = render(exchange.command, exchange, options, options.seq).bytes;
   } catch (error) {
     const message = `Replay cannot render the recorded response to ${exchange.request.text}: ${
       (error as Error).message
     }`;
-    return await io.write(framePacket(errPayload(1105, "HY000", message), options.seq));
+    return framePacket(errPayload(1105, "HY000", message), options.seq);
   }
-  if (cacheable && framed.bytes.length <= CACHE_BYTES) {
+  if (cacheable && bytes.length <= CACHE_BYTES) {
     exchange.rendered ??= new Map();
-    exchange.rendered.set(key, framed.bytes);
+    exchange.rendered.set(key, bytes);
   }
-  await io.write(framed.bytes);
+  return bytes;
 }
 
 /**

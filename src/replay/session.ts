@@ -18,7 +18,13 @@ import type { Catalog } from "./catalog.ts";
 import type { LiveConnection, Matcher, MatchKind } from "./matcher.ts";
 import type { PacketIO } from "./io.ts";
 import { accessDenied, authenticate, type AuthSwitch, errPayload, loginOk } from "./handshake.ts";
-import { type LiveStatement, prepareStatement, respond, updateColumns } from "./respond.ts";
+import {
+  type LiveStatement,
+  prepareStatement,
+  respond,
+  responseBytes,
+  updateColumns,
+} from "./respond.ts";
 import { requestOf, sqlText } from "./requests.ts";
 import type { UserPolicy } from "./handshake.ts";
 
@@ -91,7 +97,8 @@ export async function serveCommands(
     get: (id: number) => id === LAST_PREPARED ? session.lastPrepared : session.statements.get(id),
   };
   for (;;) {
-    const packet = await io.next();
+    // Pipelined commands are already read: take them without a round through the event loop.
+    const packet = io.take() ?? await io.next();
     if (!packet || packet.payload.length === 0) return;
     const payload = packet.payload;
     const seq = (packet.lastSequenceId + 1) & 0xff;
@@ -160,32 +167,37 @@ export async function serveCommands(
       tally(services, session, "miss");
       continue;
     }
-    await answer(io, session, services, request, seq, command);
+    const reply = answer(io, session, services, request, seq, command);
+    if (reply instanceof Uint8Array) await io.write(reply);
+    else await reply;
   }
 }
 
-async function answer(
+/**
+ * Answers a request: the bytes to send, or (with `--speed`, or for LOCAL INFILE) the promise of
+ * a response being sent. The common case stays synchronous: no extra trip through the event loop
+ * per command.
+ */
+function answer(
   io: PacketIO,
   session: LiveSession,
   services: SessionServices,
   request: Request,
   seq: number,
   command: ClientCommand,
-): Promise<void> {
+): Uint8Array | Promise<void> {
   const result = services.matcher.match(session, request);
   if (result.kind === "miss") {
     const synthesized = synthesize(session, services, request);
     if (synthesized) {
-      await io.write(framePacket(synthesized, seq));
       tally(services, session, "synthesized");
-      return;
+      return framePacket(synthesized, seq);
     }
     const closest = result.closest;
     const message = `Replay has no recorded answer for ${request.text}` +
       (closest
         ? `; closest recorded: ${closest.exchange.request.text} (${closest.how})`
         : "; the recording has nothing like it");
-    await io.write(framePacket(errPayload(MISS_ERROR.code, MISS_ERROR.sqlState, message), seq));
     tally(services, session, "miss");
     const miss: Miss = {
       connection: session.id,
@@ -202,7 +214,7 @@ async function answer(
       };
     }
     services.miss(miss);
-    return;
+    return framePacket(errPayload(MISS_ERROR.code, MISS_ERROR.sqlState, message), seq);
   }
   const exchange = result.exchange;
   let statement: LiveStatement | undefined;
@@ -214,13 +226,16 @@ async function answer(
       ? session.lastPrepared
       : session.statements.get(command.statementId))
     : undefined;
-  await respond(io, exchange, {
+  const options = {
     context: session.context,
     seq,
     statementId: statement?.id,
-    statementColumns: (statement ?? statementOf ?? session.lastPrepared)?.columns,
+    statementColumns: (statement ?? statementOf)?.columns,
     speed: services.speed,
-  });
+  };
+  const reply = services.speed === undefined && !exchange.infile
+    ? responseBytes(exchange, options)
+    : respond(io, exchange, options);
   if (statement) {
     session.statements.set(statement.id, statement);
     session.lastPrepared = statement;
@@ -234,6 +249,7 @@ async function answer(
   }
   if (exchange.statusAfter !== undefined) session.status = exchange.statusAfter & ~0x4008;
   tally(services, session, result.kind);
+  return reply;
 }
 
 /**
