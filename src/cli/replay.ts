@@ -29,6 +29,8 @@ Options:
                         1049); or a comma-separated list of user names
   --auth-plugin NAME    ask every client for this auth plugin (caching_sha2_password,
                         client_ed25519, mysql_clear_password, ...); default: as recorded
+  --redact-key KEY      the key the recordings were made with (record --redact-key): live
+                        queries get the same pseudonyms and match exactly
   --exact               never answer with a recorded statement whose values differ
   --once                serve each recorded exchange at most once (no repeats)
   --lenient             skip invalid recording lines (with a warning) instead of failing
@@ -51,6 +53,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     speed: { type: "string" },
     users: { type: "string" },
     "auth-plugin": { type: "string" },
+    "redact-key": { type: "string" },
     exact: { type: "boolean", default: false },
     once: { type: "boolean", default: false },
     lenient: { type: "boolean", default: false },
@@ -92,6 +95,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     approximate: !values.exact,
     repeat: !values.once,
     lenient: values.lenient,
+    redactKey: values["redact-key"],
     logger,
     onWarning: (warning) => logger.log("warn", "recording-warning", warning),
   });

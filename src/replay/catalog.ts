@@ -28,6 +28,7 @@ import {
 } from "../protocol/statement.ts";
 import { binaryValueToJson, typeFromName } from "../record/values.ts";
 import { recordedRequest, type Request, SqlCache } from "./keys.ts";
+import type { Redactor } from "../record/assemble.ts";
 
 /** One recording file. */
 export interface Source {
@@ -100,6 +101,13 @@ export interface Catalog {
   skipped: string[];
   /** The SQL normalizer shared with the live side. */
   sql: SqlCache;
+  /**
+   * The recordings' `--redact` rules with their key, when replay was given it: live SQL and
+   * parameters get the same pseudonyms as the recorded ones, so they match exactly.
+   */
+  redactor?: Redactor;
+  /** The `--redact` rules of the recordings (all files'), as written. */
+  redactRules: string[];
 }
 
 /** Options of {@link loadCatalog}. */
@@ -165,6 +173,7 @@ export async function loadCatalog(
     databases: new Set(),
     skipped: [],
     sql: new SqlCache(),
+    redactRules: [],
   };
   for (const path of await recordingFiles(paths)) {
     const recording = await loadRecording(path, options);
@@ -175,6 +184,9 @@ export async function loadCatalog(
       decoded: new Map(),
     };
     catalog.sources.push(source);
+    for (const rule of recording.header.redaction?.rules ?? []) {
+      if (!catalog.redactRules.includes(rule)) catalog.redactRules.push(rule);
+    }
     const numbers = [...recording.connections.keys()].sort((a, b) => a - b);
     for (const number of numbers) {
       const recorded = recording.connections.get(number)!;

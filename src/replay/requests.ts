@@ -20,6 +20,7 @@ import {
 } from "./keys.ts";
 import type { Catalog } from "./catalog.ts";
 import type { LiveStatement } from "./respond.ts";
+import type { Redactor } from "../record/assemble.ts";
 
 /**
  * The request a command makes, or the text of the error it gets instead (`unknown-statement` for
@@ -38,9 +39,9 @@ export function requestOf(
   const cache = catalog.sql;
   switch (command.kind) {
     case "COM_QUERY":
-      return sqlRequest("query", sqlText(command), cache);
+      return sqlRequest("query", sqlText(command, catalog.redactor), cache);
     case "COM_STMT_PREPARE":
-      return sqlRequest("stmt-prepare", sqlText(command), cache);
+      return sqlRequest("stmt-prepare", sqlText(command, catalog.redactor), cache);
     case "COM_STMT_EXECUTE": {
       const statement = lookup.get(command.statementId);
       if (!statement) return "unknown-statement";
@@ -49,9 +50,12 @@ export function requestOf(
           `their types were never sent`;
       }
       if (command.newParamsBound) statement.previousTypes = boundParameterTypes(command);
-      const params = command.params.map((p) =>
-        "longData" in p ? LONG_DATA_VALUE : canonicalValue(binaryValueToJson(p.value, p.type))
-      );
+      const redact = catalog.redactor?.parameter;
+      const params = command.params.map((p) => {
+        if ("longData" in p) return LONG_DATA_VALUE;
+        const value = binaryValueToJson(p.value, p.type);
+        return canonicalValue(redact && typeof value === "string" ? redact(value) : value);
+      });
       statement.longData.clear();
       return sqlRequest("stmt-execute", statement.sql, cache, params);
     }
@@ -79,7 +83,8 @@ export function requestOf(
 }
 
 /**
- * SQL as recordings hold it: passwords masked, bytes that are not UTF-8 as base64.
+ * SQL as recordings hold it: passwords masked (and the recording's `--redact` rules applied, when
+ * replay was given their key), bytes that are not UTF-8 as base64.
  *
  * @example
  * ```ts
@@ -87,8 +92,12 @@ export function requestOf(
  * console.assert(sqlText({ sql: "SET PASSWORD = 'x'" }) === "SET PASSWORD = '***'");
  * ```
  */
-export function sqlText(command: { sql: string; sqlBytes?: Uint8Array }): RecordedText {
-  return command.sqlBytes ? bytesToJson(command.sqlBytes) : redactSqlSecrets(command.sql);
+export function sqlText(
+  command: { sql: string; sqlBytes?: Uint8Array },
+  redactor?: Redactor,
+): RecordedText {
+  if (command.sqlBytes) return bytesToJson(command.sqlBytes);
+  return redactor ? redactor.sql(command.sql) : redactSqlSecrets(command.sql);
 }
 
 function cmdName(kind: string): string {

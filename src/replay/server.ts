@@ -9,6 +9,7 @@ import { type Endpoint, listen, listenerEndpoint, parseEndpoint, tune } from "..
 import { type Logger, silentLogger } from "../log.ts";
 import { type Catalog, loadCatalog } from "./catalog.ts";
 import { Matcher } from "./matcher.ts";
+import { createRedactor } from "../record/redact.ts";
 import { PacketIO, type Transport } from "./io.ts";
 import {
   type AuthSwitch,
@@ -46,6 +47,12 @@ export interface ReplayOptions {
   strict?: boolean;
   /** Skip invalid recording lines (each reported to `onWarning`) instead of failing. */
   lenient?: boolean;
+  /**
+   * The key the recordings were made with (`record --redact-key`): live SQL and parameters then
+   * get the pseudonyms of the recordings' `--redact` rules, and match exactly. Without it, a
+   * statement that carried a redacted value matches by shape (approximately).
+   */
+  redactKey?: string;
   /** Warnings while loading (truncated last lines, skipped lines, incomplete responses). */
   onWarning?: (warning: string) => void;
   /** Connection events and misses. Default: silent. */
@@ -145,6 +152,21 @@ export async function replay(
     onWarning: options.onWarning,
   });
   for (const skipped of catalog.skipped) options.onWarning?.(skipped);
+  if (catalog.redactRules.length > 0) {
+    if (options.redactKey !== undefined) {
+      catalog.redactor = createRedactor({ rules: catalog.redactRules, key: options.redactKey });
+    }
+    const random = catalog.sources.some((s) => s.header.redaction?.key === "random");
+    if (options.redactKey === undefined || random) {
+      options.onWarning?.(
+        `The recordings hide values with --redact rules (${catalog.redactRules.join(", ")}) ` +
+          (random
+            ? "under a random key, which no --redact-key reproduces"
+            : "and no --redact-key was given") +
+          ": statements that carried such values match by shape only (approximately)",
+      );
+    }
+  }
   if (options.speed !== undefined && !(options.speed > 0)) {
     throw new RangeError(`Cannot replay: speed must be a positive number, got ${options.speed}`);
   }

@@ -219,7 +219,7 @@ function answer(
   const exchange = result.exchange;
   let statement: LiveStatement | undefined;
   if (command.kind === "COM_STMT_PREPARE") {
-    statement = prepareStatement(exchange, session, sqlText(command));
+    statement = prepareStatement(exchange, session, sqlText(command, services.catalog.redactor));
   }
   const statementOf = "statementId" in command
     ? (command.statementId === LAST_PREPARED

@@ -9,8 +9,11 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
-import { liveTest } from "../helpers/mariadb.ts";
+import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
+import { replay } from "../../mod.ts";
+import { startRecorder } from "../helpers/recording.ts";
 import {
+  clientOptions,
   type Connect,
   freshDatabase,
   type Outcome,
@@ -20,6 +23,15 @@ import {
 } from "./replay_helpers.ts";
 
 const DATABASE = "e2e_replay_mysql2";
+
+/** A mysql2 connector to `target` for this file's database. */
+function connector(db: MariaDB, target: { host: string; port: number }): Connect {
+  const options = clientOptions(db, target, DATABASE);
+  return Object.assign(
+    (extra: mysql.ConnectionOptions = {}) => mysql.createConnection({ ...options, ...extra }),
+    { options },
+  );
+}
 
 const ALL_TYPES = `CREATE TABLE all_types (
   id INT PRIMARY KEY, ti TINYINT, si SMALLINT UNSIGNED, mi MEDIUMINT, i INT, bi BIGINT,
@@ -409,6 +421,49 @@ liveTest(
       );
     } finally {
       await server.close();
+    }
+  },
+);
+
+liveTest(
+  "replay with the recording's --redact-key matches redacted statements exactly",
+  async (db) => {
+    await freshDatabase(db, DATABASE);
+    await db.sql(
+      `CREATE TABLE ${DATABASE}.people (email VARCHAR(50), n INT);` +
+        `INSERT INTO ${DATABASE}.people VALUES ('ann@example.com', 1), ('bob@example.com', 2)`,
+    );
+    const scenario = (connect: Connect) =>
+      using(connect, async (c) => {
+        const out: Outcome[] = [];
+        out.push(await outcome(c.query("SELECT n FROM people WHERE email = 'bob@example.com'")));
+        out.push(
+          await outcome(c.execute("SELECT n FROM people WHERE email = ?", ["ann@example.com"])),
+        );
+        return out;
+      });
+    await using recorder = await startRecorder(db, {
+      redact: ["query:'[^'@]+@[^']+'"],
+      redactKey: "the-key",
+    });
+    const recorded = await scenario(connector(db, recorder.address));
+    const path = await recorder.close();
+    assert.doesNotMatch(await Deno.readTextFile(path), /example\.com/, "the emails are redacted");
+    for (
+      const [redactKey, expected] of [["the-key", "exact"], [undefined, "approximate"]] as const
+    ) {
+      const warnings: string[] = [];
+      await using server = await replay(path, {
+        listen: "127.0.0.1:0",
+        redactKey,
+        onWarning: (w) => warnings.push(w),
+      });
+      const replayed = await scenario(connector(db, { host: server.hostname, port: server.port }));
+      assert.deepStrictEqual(replayed, recorded);
+      await server.drain();
+      const stats = server.stats();
+      assert.equal(stats[expected], 2, `${JSON.stringify(stats)} with key ${redactKey}`);
+      assert.equal(warnings.length, redactKey ? 0 : 1, warnings.join("\n"));
     }
   },
 );

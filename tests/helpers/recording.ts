@@ -31,7 +31,7 @@ export interface TestRecorder extends AsyncDisposable {
  */
 export async function startRecorder(
   db: MariaDB | string,
-  options: { path?: string } = {},
+  options: { path?: string; redact?: string[]; redactKey?: string } = {},
 ): Promise<TestRecorder> {
   const path = options.path ??
     await Deno.makeTempFile({ prefix: "replay-test-", suffix: ".jsonl" });
@@ -40,6 +40,8 @@ export async function startRecorder(
     server: typeof db === "string" ? db : `${db.hostname}:${db.port}`,
     out: path,
     overwrite: true,
+    redact: options.redact,
+    redactKey: options.redactKey,
   });
   let closed: Promise<string> | undefined;
   const close = () => closed ??= proxy.close().then(() => path);
