@@ -322,20 +322,29 @@ export class ConnectionRecorder {
     return known;
   }
 
+  /**
+   * SQL as written to the file, redacted. SQL that is not valid UTF-8 (a latin1 client) keeps
+   * its bytes, unless redaction found something in its lossy text: then the masked text is
+   * written, since the raw bytes would carry the secret.
+   */
+  #sqlField(text: string, bytes: Uint8Array | undefined): JsonBytes {
+    const redacted = this.#redactor.sql(text);
+    if (bytes === undefined) return redacted;
+    return redacted === text ? bytesToJson(bytes) : redacted;
+  }
+
   /** The fields of a command line for a client command. */
   #commandFields(message: ClientMessage, exchange?: Exchange): Record<string, unknown> {
-    const sql = (text: string) => this.#redactor.sql(text);
+    const sql = (text: string, bytes?: Uint8Array) => this.#sqlField(text, bytes);
     switch (message.kind) {
       case "COM_QUERY": {
-        const fields: Record<string, unknown> = {
-          sql: message.sqlBytes ? bytesToJson(message.sqlBytes) : sql(message.sql),
-        };
+        const fields: Record<string, unknown> = { sql: sql(message.sql, message.sqlBytes) };
         if (message.attributes) fields.attributes = messageToJson(message.attributes);
         return fields;
       }
       case "COM_STMT_PREPARE":
         this.#lastPrepareSql = message.sql;
-        return { sql: message.sqlBytes ? bytesToJson(message.sqlBytes) : sql(message.sql) };
+        return { sql: sql(message.sql, message.sqlBytes) };
       case "COM_INIT_DB":
       case "COM_CREATE_DB":
       case "COM_DROP_DB":

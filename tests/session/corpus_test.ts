@@ -33,7 +33,6 @@ function decodeCapture(name: string): Outcome {
   }
   const outcome: Outcome = { packets: 0, unknown: [], mismatches: [], kinds: new Set() };
   for (const [id, list] of connections) {
-    let tap: ReturnType<typeof createSessionTap>;
     const onPacket = (packet: DecodedPacket) => {
       outcome.packets++;
       outcome.kinds.add(packet.message.kind);
@@ -58,7 +57,7 @@ function decodeCapture(name: string): Outcome {
       }
     };
     let currentPayload: Uint8Array | undefined;
-    tap = createSessionTap({ onPacket });
+    const tap = createSessionTap({ onPacket });
     for (const f of list) {
       currentPayload = f.payload;
       const bytes = frame(f.sequenceId, f.payload);
