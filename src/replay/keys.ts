@@ -104,6 +104,8 @@ export interface NormalizedSql {
   fingerprint: string;
   literals: string[];
   session: SessionClass | undefined;
+  /** Requests without parameters made from this text, by command. */
+  requests?: Map<string, Request>;
 }
 
 /**
@@ -208,13 +210,25 @@ export function sqlRequest(
       text: `${cmd} (SQL that is not UTF-8)`,
     };
   }
-  const { normalized, fingerprint: shape, literals, session } = cache.get(text);
-  if (session === "use" && cmd === "query") {
-    return useRequest(schemaName(normalized.replace(/^use\s+/i, "")), text);
+  const entry = cache.get(text);
+  const { normalized, fingerprint: shape, literals, session } = entry;
+  // Without parameters a request depends on its text only: the same statement sent again (the
+  // common case) reuses the request made the first time.
+  const reusable = params.length === 0 && extra === "";
+  if (reusable) {
+    const known = entry.requests?.get(cmd);
+    if (known) return known;
   }
-  const request = new SqlRequest(cmd, text, normalized, shape, literals, params, extra);
-  if (cmd === "stmt-prepare") request.session = "prepare";
-  else if (cmd === "query" && session) request.session = session;
+  let request: Request;
+  if (session === "use" && cmd === "query") {
+    request = useRequest(schemaName(normalized.replace(/^use\s+/i, "")), text);
+  } else {
+    const made = new SqlRequest(cmd, text, normalized, shape, literals, params, extra);
+    if (cmd === "stmt-prepare") made.session = "prepare";
+    else if (cmd === "query" && session) made.session = session;
+    request = made;
+  }
+  if (reusable) (entry.requests ??= new Map()).set(cmd, request);
   return request;
 }
 
