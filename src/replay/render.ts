@@ -23,9 +23,9 @@ import {
   serializeStatistics,
   serializeStmtPrepareOk,
 } from "../protocol/resultset.ts";
-import { nullBitmapLength, writeBinaryValue } from "../protocol/binary.ts";
+import { isLengthEncodedType, nullBitmapLength, writeBinaryValue } from "../protocol/binary.ts";
 import { PacketFramer } from "../protocol/framing.ts";
-import { PacketWriter } from "../protocol/writer.ts";
+import { ResponseWriter } from "./frames.ts";
 import {
   type ProgressReport,
   serializeProgressReport,
@@ -54,6 +54,8 @@ export interface RenderOptions {
   statementId?: number;
   /** Columns of the statement, for `stmt-fetch` rows and metadata-skipped executes. */
   statementColumns?: ColumnDefinition41[];
+  /** A writer to reuse (one per live connection); a new one by default. */
+  writer?: ResponseWriter;
   /**
    * Send column definitions even where the recorded server skipped them (MariaDB's metadata
    * cache): the live client may not have the metadata the recorded one had cached. Default false
@@ -92,7 +94,7 @@ export function renderFramed(
   options: RenderOptions,
   seq: number,
 ): { bytes: Uint8Array; seq: number } {
-  const out = new FrameSink(seq);
+  const out = new FrameSink(options.writer ?? new ResponseWriter(256), seq);
   const binary = command.event.cmd === "stmt-execute" || command.event.cmd === "stmt-fetch";
   let columns: ColumnDefinition41[] = options.statementColumns ?? [];
   // COM_CHANGE_USER: the server's side of the authentication exchange comes first.
@@ -105,16 +107,17 @@ export function renderFramed(
     const rowsOnly = command.event.cmd === "stmt-fetch" && index === 0;
     columns = renderElement(element, { ...options, binary, rowsOnly, columns }, out) ?? columns;
   }
-  return { bytes: out.writer.finish(), seq: out.seq };
+  return { bytes: out.writer.take(), seq: out.seq };
 }
 
 /** Frames packets into one growing buffer; rows are written into it directly. */
 class FrameSink {
-  readonly writer = new PacketWriter(1024);
+  readonly writer: ResponseWriter;
   seq: number;
   #bitmap = new Uint8Array(8);
 
-  constructor(seq: number) {
+  constructor(writer: ResponseWriter, seq: number) {
+    this.writer = writer;
     this.seq = seq & 0xff;
   }
 
@@ -154,10 +157,18 @@ class FrameSink {
     const writer = this.writer.startPacket(this.seq);
     writer.u8(0x00).bytes(bitmap);
     for (let i = 0; i < row.length; i++) {
-      if (row[i] === null) continue;
+      const json = row[i];
+      if (json === null) continue;
       const column = columns[i];
-      const value = jsonToBinaryValue(row[i], column.type, `row value ${i}`);
-      writeBinaryValue(writer, column.type, (column.flags & ColumnFlag.UNSIGNED_FLAG) !== 0, value);
+      // A string of a length-encoded type (strings, blobs, DECIMAL, JSON) is its UTF-8 bytes:
+      // written straight in, as writeBinaryValue would write jsonToBinaryValue's bytes.
+      if (typeof json === "string" && isLengthEncodedType(column.type)) {
+        writer.lenencString(json);
+        continue;
+      }
+      const value = jsonToBinaryValue(json, column.type, `row value ${i}`);
+      const unsigned = (column.flags & ColumnFlag.UNSIGNED_FLAG) !== 0;
+      writeBinaryValue(writer.asPacketWriter(), column.type, unsigned, value);
     }
     writer.endPacket();
     this.seq = writer.nextSequenceId;
@@ -236,16 +247,7 @@ function renderResultSet(
     if (element.countPacket) {
       out.push(renderPacket(element.countPacket.packet, options, columns));
     } else {
-      out.push(serializeColumnCount(
-        hasMetadataByte(context)
-          ? {
-            kind: "column-count",
-            count: columns.length,
-            metadataFollows: skipMetadata ? 0 : 1,
-          }
-          : { kind: "column-count", count: columns.length },
-        context,
-      ));
+      out.push(columnCount(columns.length, hasMetadataByte(context), skipMetadata, context));
     }
     if (!skipMetadata) {
       for (const column of columns) out.push(columnPayload(column, context));
@@ -306,8 +308,46 @@ function renderEnd(
   }
   const json = (slot ?? {}) as EndJson;
   const deprecate = (context.capabilities & Capability.CLIENT_DEPRECATE_EOF) !== 0;
-  if (deprecate && closesRows) return serializeOk(okPacket(json, 0xfe), context);
-  return serializeEof(eofPacket(json), context);
+  const asOk = deprecate && closesRows;
+  // Ends with only status and warnings (nearly all) are the same few packets: made once.
+  const plain = json.affected === undefined && json.insertId === undefined &&
+    json.info === undefined && json.state === undefined;
+  const key = plain
+    ? `${asOk ? "ok" : "eof"}:${json.status ?? 2}:${json.warnings ?? 0}:${context.capabilities}`
+    : undefined;
+  const cached = key === undefined ? undefined : plainEnds.get(key);
+  if (cached) return cached;
+  const payload = asOk
+    ? serializeOk(okPacket(json, 0xfe), context)
+    : serializeEof(eofPacket(json), context);
+  if (key !== undefined && plainEnds.size < 1024) plainEnds.set(key, payload);
+  return payload;
+}
+
+/** End packets (EOF, or OK ending rows) with only status and warnings, by their fields. */
+const plainEnds = new Map<string, Uint8Array>();
+
+/** Column count packets by count and metadata byte. */
+const columnCounts = new Map<string, Uint8Array>();
+
+function columnCount(
+  count: number,
+  metadataByte: boolean,
+  skipMetadata: boolean,
+  context: CodecContext,
+): Uint8Array {
+  const key = `${count}:${metadataByte ? (skipMetadata ? 0 : 1) : "-"}`;
+  let payload = columnCounts.get(key);
+  if (!payload) {
+    payload = serializeColumnCount(
+      metadataByte
+        ? { kind: "column-count", count, metadataFollows: skipMetadata ? 0 : 1 }
+        : { kind: "column-count", count },
+      context,
+    );
+    if (columnCounts.size < 1024) columnCounts.set(key, payload);
+  }
+  return payload;
 }
 
 /** Serialized definitions by column object (decoded column sets are kept by the caller). */

@@ -15,6 +15,7 @@ import type { PreparedJson } from "../record/events.ts";
 import type { RecordedCommand } from "../record/merge.ts";
 import { columnSet, type Exchange } from "./catalog.ts";
 import { renderFramed } from "./render.ts";
+import type { ResponseWriter } from "./frames.ts";
 import type { RecordedText } from "./keys.ts";
 import { errPayload } from "./handshake.ts";
 import type { PacketIO } from "./io.ts";
@@ -106,6 +107,8 @@ export interface RespondOptions {
   statementColumns?: ColumnDefinition41[];
   /** Waits `us / speed` before sending; undefined sends at once. */
   speed?: number;
+  /** The connection's writer, reused from response to response. */
+  writer?: ResponseWriter;
 }
 
 /** Responses up to this size are kept framed for the next client that asks the same. */
@@ -129,6 +132,7 @@ function render(
     statementId: options.statementId,
     statementColumns: options.statementColumns,
     sendMetadata: true,
+    writer: options.writer,
   }, seq);
 }
 
@@ -182,7 +186,9 @@ export function responseBytes(exchange: Exchange, options: RespondOptions): Uint
     }`;
     return framePacket(errPayload(1105, "HY000", message), options.seq);
   }
-  if (cacheable && bytes.length <= CACHE_BYTES) {
+  // Kept from the second use on: most exchanges are served once (each recorded answer is used
+  // before any is used twice), and keeping them all would only fill the heap.
+  if (cacheable && bytes.length <= CACHE_BYTES && (exchange.uses > 1 || exchange.request.session)) {
     exchange.rendered ??= new Map();
     exchange.rendered.set(key, bytes);
   }

@@ -9,6 +9,7 @@ import { type Endpoint, listen, listenerEndpoint, parseEndpoint, tune } from "..
 import { type Logger, silentLogger } from "../log.ts";
 import { type Catalog, loadCatalog } from "./catalog.ts";
 import { Matcher } from "./matcher.ts";
+import { ResponseWriter } from "./frames.ts";
 import { createRedactor } from "../record/redact.ts";
 import { PacketIO, type Transport } from "./io.ts";
 import {
@@ -262,6 +263,7 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
         nextStatementId: 1,
         answered: 0,
         missed: 0,
+        writer: new ResponseWriter(),
       };
       if (login.database !== undefined) session.database = login.database;
       await serveCommands(io, session, services);

@@ -14,6 +14,7 @@ import { type OkPacket, serializeEof, serializeOk } from "../protocol/generic.ts
 import { framePacket } from "../protocol/writer.ts";
 import type { Logger } from "../log.ts";
 import type { Request } from "./keys.ts";
+import type { ResponseWriter } from "./frames.ts";
 import type { Catalog } from "./catalog.ts";
 import type { LiveConnection, Matcher, MatchKind } from "./matcher.ts";
 import type { PacketIO } from "./io.ts";
@@ -75,6 +76,8 @@ export interface LiveSession extends LiveConnection {
   /** Commands answered on this connection, and how many of them missed. */
   answered: number;
   missed: number;
+  /** Renders this connection's responses (one buffer, reused). */
+  writer: ResponseWriter;
 }
 
 function tally(services: SessionServices, session: LiveSession, outcome: Outcome): void {
@@ -232,6 +235,7 @@ function answer(
     statementId: statement?.id,
     statementColumns: (statement ?? statementOf)?.columns,
     speed: services.speed,
+    writer: session.writer,
   };
   const reply = services.speed === undefined && !exchange.infile
     ? responseBytes(exchange, options)
