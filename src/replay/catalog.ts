@@ -82,6 +82,8 @@ export interface Exchange {
   infile: boolean;
   /** The server status after the response, when the response says (OK, EOF or end of rows). */
   statusAfter?: number;
+  /** The column set of the response's first result set that sent its definitions. */
+  resultColumns?: number;
   /** Framed responses already rendered, by codec context. */
   rendered?: Map<string, Uint8Array>;
 }
@@ -237,6 +239,10 @@ function addCommand(catalog: Catalog, connection: RecordedConnection, command: R
   };
   const status = finalStatus(command);
   if (status !== undefined) exchange.statusAfter = status;
+  const resultSet = command.elements.find((e) => "rows" in e && e.columns !== undefined);
+  if (resultSet && "columns" in resultSet && typeof resultSet.columns === "number") {
+    exchange.resultColumns = resultSet.columns;
+  }
   catalog.exchanges.push(exchange);
   if (!request.session) connection.exchanges.push(exchange);
 }

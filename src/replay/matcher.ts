@@ -76,8 +76,12 @@ class Bucket {
     own.list.push(exchange);
   }
 
+  /** Every exchange was served (uses only grow): the hot path of repeats skips the scans. */
+  #drained = false;
+
   /** The first exchange not served yet, of `connection` or of all. */
   firstUnserved(connection?: RecordedConnection): Exchange | undefined {
+    if (this.#drained) return undefined;
     if (connection) {
       const own = this.byConnection.get(connection);
       if (!own) return undefined;
@@ -85,6 +89,7 @@ class Bucket {
       return own.list[own.next];
     }
     while (this.#next < this.all.length && this.all[this.#next].uses > 0) this.#next++;
+    if (this.#next >= this.all.length) this.#drained = true;
     return this.all[this.#next];
   }
 

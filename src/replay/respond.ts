@@ -84,16 +84,12 @@ export function updateColumns(
   exchange: Exchange,
   context: CodecContext,
 ): void {
-  for (const element of exchange.command.elements) {
-    if ("rows" in element && element.columns !== undefined) {
-      statement.columns = columnSet(
-        exchange.connection.source,
-        element.columns,
-        extendedMetadata(context),
-      );
-      return;
-    }
-  }
+  if (exchange.resultColumns === undefined) return;
+  statement.columns = columnSet(
+    exchange.connection.source,
+    exchange.resultColumns,
+    extendedMetadata(context),
+  );
 }
 
 /** Where and how to send a response. */
