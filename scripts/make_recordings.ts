@@ -1,140 +1,179 @@
 /**
- * `deno task recordings`: makes the committed demo recording, `recordings/demo.jsonl`, against a
- * throwaway MariaDB: a small `shop` database (products, orders), then, through `record()`, a
- * session of the `mariadb` command line client and one of npm:mysql2 (text queries and prepared
- * statements), with `--redact` rules for customer emails so the demo shows redaction too.
+ * `deno task recordings`: makes every committed recording against a throwaway MariaDB (a private
+ * `mariadbd` on a free port, deleted afterwards; see tests/helpers/mariadb.ts):
  *
- * Nothing secret reaches the file: logins are redacted, the users and passwords are made up for
- * the throwaway server, and customer emails are pseudonyms.
+ * - `recordings/*.jsonl`: one per entry of `scripts/recordings/specs.ts` (the README's demo, every
+ *   column and parameter type, multi-results and CALL, LOCAL INFILE, large packets, auth switch
+ *   and change user, MariaDB Connector/Node, the C API's cursors, sysbench): each gets its
+ *   database set up from fixed data, then its clients' session (`scripts/recordings/sessions.ts`)
+ *   runs through `record()`;
+ * - `examples/shop/cassettes/*.jsonl`: the example's tests run once with `MYSQL_CASSETTE_MODE=record`.
+ *
+ * ```sh
+ * deno task recordings              # everything
+ * deno task recordings auth demo    # only these (names from --list; "examples" for the cassettes)
+ * deno task recordings --list
+ * ```
+ *
+ * Nothing secret reaches a file: logins are redacted, the users and passwords are made up for the
+ * throwaway server, and the demo's customer emails are pseudonyms. Needs mariadb-server and
+ * mariadb-client; the `sysbench` recording needs sysbench, `libmariadb-capi` gcc and
+ * libmariadb-dev.
  *
  * @module
  */
-import mysql from "mysql2/promise";
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
 import { startMariaDB } from "../tests/helpers/mariadb.ts";
+import { findBinary } from "../tests/helpers/mariadb_server.ts";
 import { record } from "../src/record/recorder.ts";
+import {
+  RECORDINGS,
+  type RecordingSpec,
+  setupScript,
+  SHOP_LOGIN,
+  shopSchema,
+  spec,
+} from "./recordings/specs.ts";
+import { SESSIONS } from "./recordings/sessions.ts";
 
-const OUT = new URL("../recordings/demo.jsonl", import.meta.url).pathname;
-const USER = "app";
-const PASSWORD = "app-demo-password";
+const RECORDINGS_DIR = new URL("../recordings/", import.meta.url).pathname;
+const EXAMPLES = "examples";
+const USAGE = `Usage: deno task recordings [NAME ...] [--list]
 
-const SCHEMA = `
-CREATE DATABASE shop CHARACTER SET utf8mb4;
-CREATE TABLE shop.products (
-  id INT PRIMARY KEY AUTO_INCREMENT,
-  name VARCHAR(100) NOT NULL,
-  price DECIMAL(10, 2) NOT NULL,
-  stock INT NOT NULL,
-  added DATE NOT NULL
-);
-CREATE TABLE shop.orders (
-  id INT PRIMARY KEY AUTO_INCREMENT,
-  product_id INT NOT NULL,
-  quantity SMALLINT NOT NULL,
-  email VARCHAR(200) NOT NULL,
-  ordered_at DATETIME NOT NULL
-);
-INSERT INTO shop.products (name, price, stock, added) VALUES
-  ('Espresso cup', 7.50, 120, '2026-01-15'),
-  ('Pour-over kettle', 39.90, 14, '2026-02-01'),
-  ('Burr grinder', 129.00, 6, '2026-03-10'),
-  ('Paper filters (100)', 4.20, 300, '2026-03-10');
-INSERT INTO shop.orders (product_id, quantity, email, ordered_at) VALUES
-  (1, 2, 'alice@example.com', '2026-11-20 09:12:00'),
-  (3, 1, 'bob@example.com', '2026-11-20 17:45:30'),
-  (1, 4, 'alice@example.com', '2026-11-21 08:03:10');
-CREATE USER '${USER}'@'%' IDENTIFIED BY '${PASSWORD}';
-GRANT SELECT, INSERT, UPDATE ON shop.* TO '${USER}'@'%';
-`;
+Remakes the committed recordings against a throwaway MariaDB. Without NAMEs, all of them and the
+example's cassettes ("${EXAMPLES}").`;
 
-/** The mariadb CLI session: what a person types (batch mode, so the output is plain). */
-const CLI_SESSION = `
-SELECT id, name, price, stock FROM products ORDER BY id;
-SELECT p.name, SUM(o.quantity) AS sold FROM orders o JOIN products p ON p.id = o.product_id GROUP BY p.name ORDER BY sold DESC;
-SELECT nope FROM products;
-UPDATE products SET stock = stock - 1 WHERE id = 3;
-`;
+interface Made {
+  name: string;
+  path: string;
+  connections: number;
+  commands: number;
+  bytes: number;
+}
 
-async function main(): Promise<void> {
-  await using db = await startMariaDB({ tls: false });
-  await db.sql(SCHEMA);
-  await Deno.mkdir(new URL("../recordings/", import.meta.url), { recursive: true });
-  await using recording = await record({
-    listen: "127.0.0.1:0",
-    server: `${db.hostname}:${db.port}`,
-    out: OUT,
-    overwrite: true,
-    // Emails: in result columns, and in SQL text (the INSERT below).
-    redact: ["column:^email$", "query:'[^'@]+@[^']+'"],
-  });
-
-  // 1. The mariadb CLI: a one-liner (as the README shows), then a session on stdin.
-  const cli = (args: string[], stdin = "") =>
-    runCli(db.bin.mariadb, [
-      "--no-defaults",
-      "--protocol=TCP",
-      "-h",
-      recording.hostname,
-      "-P",
-      String(recording.port),
-      `-u${USER}`,
-      `-p${PASSWORD}`,
-      "shop",
-      ...args,
-    ], stdin);
-  console.log(await cli(["-e", "SELECT id, name, price FROM products ORDER BY id"]));
-  console.log(await cli(["--batch", "--force"], CLI_SESSION));
-
-  // 2. npm:mysql2: text queries, then prepared statements.
-  const connection = await mysql.createConnection({
-    host: recording.hostname,
-    port: recording.port,
-    user: USER,
-    password: PASSWORD,
-    database: "shop",
-  });
+async function makeRecording(
+  db: Awaited<ReturnType<typeof startMariaDB>>,
+  recording: RecordingSpec,
+): Promise<Made> {
+  if (recording.ed25519 && !db.ed25519) {
+    throw new Error(`Cannot make ${recording.name}: the server has no auth_ed25519 plugin`);
+  }
+  await db.sql(setupScript(recording));
+  const path = join(RECORDINGS_DIR, `${recording.name}.jsonl`);
+  const dir = await Deno.makeTempDir({ prefix: `recording-${recording.name}-` });
   try {
-    const [cheap] = await connection.query("SELECT id, name, price FROM products WHERE price < ?", [
-      20,
-    ]);
-    console.log(cheap);
-    const [insert] = await connection.query(
-      "INSERT INTO orders (product_id, quantity, email, ordered_at) VALUES (2, 1, 'carol@example.com', '2026-11-21 10:30:00')",
-    );
-    console.log(insert);
-    for (const id of [1, 2]) {
-      const [rows] = await connection.execute(
-        "SELECT name, price, stock, added FROM products WHERE id = ?",
-        [id],
-      );
-      console.log(rows);
+    await using recorder = await record({
+      listen: "127.0.0.1:0",
+      server: `${db.hostname}:${db.port}`,
+      out: path,
+      overwrite: true,
+      redact: recording.redact,
+    });
+    const log = (line: string) => {
+      if (line !== "") console.log(line.replace(/^/gm, `  ${recording.name}| `));
+    };
+    await SESSIONS[recording.name]({
+      host: recorder.hostname,
+      port: recorder.port,
+      spec: recording,
+      mariadb: db.bin.mariadb,
+      dir,
+      log,
+    });
+    // Let the last connection's QUIT reach the recorder before closing.
+    for (let i = 0; i < 250 && recorder.activeConnections > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const [orders] = await connection.execute(
-      "SELECT id, quantity, email, ordered_at FROM orders WHERE product_id = ? ORDER BY id",
-      [1],
-    );
-    console.log(orders);
+    await recorder.close();
+    const stats = recorder.stats();
+    return {
+      name: recording.name,
+      path,
+      connections: stats.connections,
+      commands: stats.commands,
+      bytes: (await Deno.stat(path)).size,
+    };
   } finally {
-    await connection.end();
+    await Deno.remove(dir, { recursive: true });
   }
-  // Let the last connection's QUIT reach the recorder before closing.
-  for (let i = 0; i < 100 && recording.activeConnections > 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  await recording.close();
-  const stats = recording.stats();
-  console.log(
-    `Wrote ${OUT}: ${stats.connections} connections, ${stats.commands} commands, ${stats.bytesWritten} bytes`,
+}
+
+/** Runs the example's tests in record mode against the server, with the shop's fresh data. */
+async function makeExampleCassettes(db: { port: number; sql(s: string): Promise<string> }) {
+  await db.sql(
+    `DROP DATABASE IF EXISTS shop;\n${shopSchema()}\n` +
+      `CREATE OR REPLACE USER '${SHOP_LOGIN.user}'@'%' IDENTIFIED BY '${SHOP_LOGIN.password}';\n` +
+      `GRANT SELECT, INSERT, UPDATE ON shop.* TO '${SHOP_LOGIN.user}'@'%';`,
   );
+  const root = new URL("../", import.meta.url).pathname;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "examples/shop/"],
+    cwd: root,
+    env: {
+      MYSQL_CASSETTE_MODE: "record",
+      MYSQL_CASSETTE_SERVER: `127.0.0.1:${db.port}`,
+      SHOP_DB_PASSWORD: SHOP_LOGIN.password,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+  if (code !== 0) throw new Error(`The example's tests failed while recording:\n${output}`);
+  console.log(`  ${EXAMPLES}| recorded examples/shop/cassettes/`);
 }
 
-async function runCli(bin: string, args: string[], stdin: string): Promise<string> {
-  const child = new Deno.Command(bin, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
-    .spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  const { stdout, stderr } = await child.output();
-  return new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+function missingTools(recordings: readonly RecordingSpec[]): string[] {
+  const missing = new Set<string>();
+  for (const recording of recordings) {
+    for (const tool of recording.tools ?? []) {
+      if (!findBinary(tool)) missing.add(`${tool} (for ${recording.name})`);
+    }
+  }
+  return [...missing];
 }
 
-if (import.meta.main) await main();
+async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { list: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.list) {
+    for (const r of RECORDINGS) console.log(`${r.name.padEnd(22)} ${r.description}`);
+    console.log(`${EXAMPLES.padEnd(22)} examples/shop/cassettes/ (the example's own tests)`);
+    return 0;
+  }
+  const names = positionals.length === 0
+    ? [...RECORDINGS.map((r) => r.name), EXAMPLES]
+    : positionals;
+  const selected = names.filter((n) => n !== EXAMPLES).map(spec);
+  const missing = missingTools(selected);
+  if (missing.length > 0) {
+    console.error(`Cannot make the recordings: not found on PATH: ${missing.join(", ")}`);
+    return 1;
+  }
+  await Deno.mkdir(RECORDINGS_DIR, { recursive: true });
+  await using db = await startMariaDB({ tls: false });
+  console.log(`MariaDB ${db.version} on port ${db.port}`);
+  const made: Made[] = [];
+  for (const recording of selected) {
+    console.log(`${recording.name}: ${recording.description}`);
+    made.push(await makeRecording(db, recording));
+  }
+  if (names.includes(EXAMPLES)) await makeExampleCassettes(db);
+  for (const m of made) {
+    console.log(
+      `Wrote ${m.path}: ${m.connections} connections, ${m.commands} commands, ` +
+        `${(m.bytes / 1024).toFixed(1)} KiB`,
+    );
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
