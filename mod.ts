@@ -53,6 +53,35 @@ export {
   type UnusedExchange,
 } from "./src/replay/server.ts";
 
+export {
+  type CommandOptions,
+  connect,
+  type ConnectOptions,
+  type LocalInfileHandler,
+  MysqlConnection,
+  toParameter,
+} from "./src/client/connection.ts";
+export type {
+  CommandResult,
+  CommandTiming,
+  PreparedStatementResult,
+  ResultSet,
+} from "./src/client/result.ts";
+export { AuthError, MysqlError } from "./src/client/errors.ts";
+export type { EofPacket, ErrPacket, OkPacket } from "./src/protocol/generic.ts";
+export type { ClientCommand } from "./src/protocol/commands.ts";
+export type { BinaryParameter } from "./src/protocol/statement.ts";
+export type { BinaryValue } from "./src/protocol/binary.ts";
+export type { ColumnDefinition } from "./src/session/messages.ts";
+export { ConnectionClosedError } from "./src/client/channel.ts";
+export {
+  type ClientTlsOptions,
+  parseTlsMode,
+  startClientTls,
+  TlsError,
+  type TlsMode,
+} from "./src/client/tls.ts";
+
 if (import.meta.main) {
   const { main } = await import("./src/cli/main.ts");
   Deno.exit(await main(Deno.args));

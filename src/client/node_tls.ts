@@ -1,0 +1,224 @@
+/**
+ * TLS through `node:tls` on an existing `Deno.Conn`, for what `Deno.startTls` cannot do: skip
+ * certificate verification (MySQL's `preferred` and `required` modes encrypt without verifying)
+ * and run over unix sockets. The result is again a `Deno.Conn`, so code written for Deno
+ * connections (the relay, the client) uses it unchanged.
+ *
+ * @module
+ */
+
+import tls from "node:tls";
+import { Duplex } from "node:stream";
+
+/** Options of {@link nodeStartTls}. */
+export interface NodeTlsOptions {
+  /** Verify the certificate chain (against `ca`, else the system roots). */
+  verify: boolean;
+  /** Also check that the certificate names `hostname` (only with `verify`). */
+  checkIdentity: boolean;
+  /** The name to check and to send as SNI (SNI is skipped for IP addresses). */
+  hostname: string;
+  /** Trusted CA certificates (PEM). */
+  ca?: string[];
+}
+
+/** A `node:stream` Duplex over a Deno connection: what `node:tls` wraps. */
+function duplexOf(conn: Deno.Conn): Duplex {
+  let reading = false;
+  return new Duplex({
+    read() {
+      if (reading) return;
+      reading = true;
+      const buffer = new Uint8Array(64 * 1024);
+      conn.read(buffer).then((count) => {
+        reading = false;
+        this.push(count === null ? null : buffer.subarray(0, count));
+      }, (error) => this.destroy(error));
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      (async () => {
+        let written = 0;
+        while (written < chunk.length) written += await conn.write(chunk.subarray(written));
+      })().then(() => callback(), callback);
+    },
+    final(callback) {
+      conn.closeWrite().then(() => callback(), () => callback());
+    },
+    destroy(error, callback) {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+      callback(error);
+    },
+  });
+}
+
+const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(":");
+
+/**
+ * Runs a client TLS handshake with `node:tls` over `conn` and returns the encrypted connection.
+ * Rejects when the handshake fails (a certificate that does not verify, a server that does not
+ * speak TLS).
+ *
+ * @example
+ * ```ts ignore
+ * const secure = await nodeStartTls(conn, { verify: false, checkIdentity: false, hostname: "db" });
+ * ```
+ */
+export async function nodeStartTls(conn: Deno.Conn, options: NodeTlsOptions): Promise<Deno.Conn> {
+  const socket = tls.connect({
+    socket: duplexOf(conn),
+    rejectUnauthorized: options.verify,
+    ca: options.ca,
+    servername: isIp(options.hostname) ? undefined : options.hostname,
+    checkServerIdentity: options.verify && options.checkIdentity
+      ? (_host, cert) => tls.checkServerIdentity(options.hostname, cert)
+      : () => undefined,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const fail = (error: Error) => {
+      socket.off("secureConnect", ok);
+      reject(error);
+    };
+    const ok = () => {
+      socket.off("error", fail);
+      resolve();
+    };
+    socket.once("secureConnect", ok);
+    socket.once("error", fail);
+  });
+  return new NodeTlsConn(socket, conn);
+}
+
+/** A `Deno.Conn` over a connected `tls.TLSSocket`. */
+class NodeTlsConn implements Deno.Conn {
+  #socket: tls.TLSSocket;
+  #raw: Deno.Conn;
+  #chunks: Uint8Array[] = [];
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+  #closed = false;
+  #readable?: ReadableStream<Uint8Array<ArrayBuffer>>;
+  #writable?: WritableStream<Uint8Array>;
+
+  constructor(socket: tls.TLSSocket, raw: Deno.Conn) {
+    this.#socket = socket;
+    this.#raw = raw;
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#chunks.push(chunk);
+      // Backpressure: stop reading until the reader has taken what is queued.
+      if (this.#chunks.length > 16) socket.pause();
+      this.#notify();
+    });
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    socket.on("error", (error: Error) => {
+      this.#error = error;
+      this.#notify();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  get localAddr(): Deno.Addr {
+    return this.#raw.localAddr;
+  }
+
+  get remoteAddr(): Deno.Addr {
+    return this.#raw.remoteAddr;
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#closed) throw new Deno.errors.BadResource("Cannot read: the connection is closed");
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    const chunk = this.#chunks[0];
+    const count = Math.min(chunk.length, p.length);
+    p.set(chunk.subarray(0, count));
+    if (count === chunk.length) this.#chunks.shift();
+    else this.#chunks[0] = chunk.subarray(count);
+    if (this.#chunks.length <= 4 && this.#socket.isPaused()) this.#socket.resume();
+    return count;
+  }
+
+  async write(p: Uint8Array): Promise<number> {
+    if (this.#closed) throw new Deno.errors.BadResource("Cannot write: the connection is closed");
+    if (this.#error) throw this.#error;
+    // node keeps a reference to what it is given until it is flushed: give it its own copy.
+    const flushed = this.#socket.write(p.slice());
+    if (!flushed) {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (error: Error) => {
+          this.#socket.off("drain", onDrain);
+          reject(error);
+        };
+        const onDrain = () => {
+          this.#socket.off("error", onError);
+          resolve();
+        };
+        this.#socket.once("drain", onDrain);
+        this.#socket.once("error", onError);
+      });
+    }
+    return p.length;
+  }
+
+  closeWrite(): Promise<void> {
+    return new Promise((resolve) => this.#socket.end(resolve));
+  }
+
+  close(): void {
+    if (this.#closed) throw new Deno.errors.BadResource("Cannot close: already closed");
+    this.#closed = true;
+    this.#socket.destroy();
+    this.#notify();
+  }
+
+  ref(): void {
+    this.#raw.ref();
+  }
+
+  unref(): void {
+    this.#raw.unref();
+  }
+
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    return this.#readable ??= new ReadableStream({
+      pull: async (controller) => {
+        const buffer = new Uint8Array(64 * 1024);
+        const count = await this.read(buffer);
+        if (count === null) controller.close();
+        else controller.enqueue(buffer.slice(0, count));
+      },
+    });
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream({
+      write: async (chunk) => {
+        await this.write(chunk);
+      },
+      close: () => this.closeWrite(),
+    });
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.#closed) this.close();
+  }
+}
