@@ -52,6 +52,13 @@ export {
   ReplayStrictError,
   type UnusedExchange,
 } from "./src/replay/server.ts";
+export {
+  type Cassette,
+  cassette,
+  CassetteError,
+  type CassetteMode,
+  type CassetteOptions,
+} from "./src/cassette/cassette.ts";
 
 export {
   type CommandOptions,
