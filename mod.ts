@@ -89,6 +89,14 @@ export {
   type TlsMode,
 } from "./src/client/tls.ts";
 
+export {
+  type DriveEvent,
+  type DrivenCommand,
+  type DrivenConnection,
+  type DriveOptions,
+  driveRecording,
+} from "./src/compare/drive.ts";
+
 if (import.meta.main) {
   const { main } = await import("./src/cli/main.ts");
   Deno.exit(await main(Deno.args));
