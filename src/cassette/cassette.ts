@@ -32,6 +32,7 @@ import {
   type ServerTarget,
 } from "./config.ts";
 import { CassetteError } from "./report.ts";
+import { type NewEpisodes, startNewEpisodes } from "./new_mode.ts";
 
 export { CassetteError } from "./report.ts";
 
@@ -66,7 +67,7 @@ export interface CassetteOptions {
    */
   redactKey?: string;
   /** More options for replaying (`users`, `approximate`, `repeat`, `speed`, ...). */
-  replay?: Omit<ReplayOptions, "listen" | "strict" | "redactKey" | "logger">;
+  replay?: Omit<ReplayOptions, "listen" | "strict" | "redactKey" | "logger" | "fallback">;
   /** How long to wait for the real server to accept a TCP connection (ms, default 5000). */
   connectTimeoutMs?: number;
   /** Connection events, misses and warnings. Default: silent. */
@@ -141,8 +142,22 @@ export async function cassette(path: string, options: CassetteOptions = {}): Pro
   switch (mode) {
     case "replay":
       return replaying(path, mode, await replay(path, replayOptions(options, listen)), options);
-    case "new":
-      throw new Error(`Cannot use cassette mode "new" yet: record or replay`);
+    case "new": {
+      const episodes = await startNewEpisodes(path, server, options);
+      let served: ReplayServer;
+      try {
+        served = await replay(path, {
+          ...replayOptions(options, listen),
+          // New values must reach the server, not get the answer of a statement like them.
+          approximate: false,
+          fallback: episodes.fallback,
+        });
+      } catch (error) {
+        await episodes.close();
+        throw error;
+      }
+      return replaying(path, mode, served, options, episodes);
+    }
     case "record":
       return await recording(path, server, options, listen);
     case "passthrough": {
@@ -185,7 +200,7 @@ function replaying(
   mode: "replay" | "new",
   server: ReplayServer,
   options: CassetteOptions,
-  after?: () => Promise<void>,
+  episodes?: NewEpisodes,
 ): Cassette {
   const strict = options.strict ?? true;
   let closing: Promise<void> | undefined;
@@ -194,11 +209,11 @@ function replaying(
       try {
         await server.close();
       } finally {
-        await after?.();
+        await episodes?.close();
       }
       const unused = strict ? server.unused() : [];
       if (server.misses.length > 0 || unused.length > 0) {
-        throw new CassetteError(path, mode, [...server.misses], unused);
+        throw new CassetteError(path, mode, [...server.misses], unused, episodes?.problems);
       }
     })();
   return {

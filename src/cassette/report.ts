@@ -40,8 +40,9 @@ export class CassetteError extends Error {
     mode: string,
     misses: readonly Miss[],
     unused: readonly UnusedExchange[],
+    notForwarded: readonly string[] = [],
   ) {
-    super(cassetteReport(path, mode, misses, unused));
+    super(cassetteReport(path, mode, misses, unused, notForwarded));
     this.name = "CassetteError";
     this.path = path;
     this.misses = misses;
@@ -66,6 +67,7 @@ export function cassetteReport(
   mode: string,
   misses: readonly Miss[],
   unused: readonly UnusedExchange[],
+  notForwarded: readonly string[] = [],
 ): string {
   const counts = [
     misses.length > 0
@@ -97,6 +99,7 @@ export function cassetteReport(
   if (unused.length > LISTED) {
     lines.push(`  ... and ${unused.length - LISTED} more unused exchanges`);
   }
+  for (const why of notForwarded.slice(0, LISTED)) lines.push(`  not forwarded: ${why}`);
   lines.push(
     "  The code under test sent other traffic than the cassette holds. If the change is intended,",
     `  re-record it: ${MODE_VARIABLE}=record (or =new to add only the missing commands), with the`,

@@ -20,6 +20,9 @@ import {
   type UserPolicy,
 } from "./handshake.ts";
 import { type LiveSession, type Miss, type Outcome, serveCommands } from "./session.ts";
+import type { ReplayFallback } from "./fallback.ts";
+
+export type { FallbackAnswer, FallbackRequest, ReplayFallback } from "./fallback.ts";
 
 export type { Miss } from "./session.ts";
 
@@ -56,6 +59,11 @@ export interface ReplayOptions {
   redactKey?: string;
   /** Warnings while loading (truncated last lines, skipped lines, incomplete responses). */
   onWarning?: (warning: string) => void;
+  /**
+   * Asked for every command that would miss; what it answers is served instead (the `new`
+   * cassette mode forwards the command to a real server and records the exchange).
+   */
+  fallback?: ReplayFallback;
   /** Connection events and misses. Default: silent. */
   logger?: Logger;
 }
@@ -76,6 +84,8 @@ export interface ReplayStats {
   session: number;
   /** Answered without the recording (PING, statement close/reset, unrecorded SET, ...). */
   synthesized: number;
+  /** Answered by the `fallback`. */
+  forwarded: number;
   misses: number;
   /** Recorded exchanges (session commands excepted). */
   recorded: number;
@@ -192,6 +202,7 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
     approximate: 0,
     session: 0,
     synthesized: 0,
+    forwarded: 0,
     miss: 0,
   };
   const switches = recordedSwitches(catalog);
@@ -205,6 +216,7 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
     switchFor: (user: string) => forcedSwitch(options.authPlugin) ?? switches.get(user),
     publicKey: () => publicKey ??= generatePublicKey(),
     count: (outcome: Outcome) => counts[outcome]++,
+    fallback: options.fallback,
     miss(miss: Miss) {
       misses.push(miss);
       logger.log("warn", "replay-miss", miss.message, { connection: miss.connection });
@@ -271,6 +283,7 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
     })().catch((error) => `failed: ${describe(error)}`).then((reason) => {
       if (session) matcher.release(session);
       io.close();
+      options.fallback?.closed?.(id);
       const seconds = (performance.now() - started) / 1000;
       logger.log(
         "info",
@@ -323,6 +336,7 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
       approximate: counts.approximate,
       session: counts.session,
       synthesized: counts.synthesized,
+      forwarded: counts.forwarded,
       misses: counts.miss,
       recorded,
       unused: matcher.unused().length,

@@ -16,7 +16,14 @@ import type { Logger } from "../log.ts";
 import type { Request } from "./keys.ts";
 import type { ResponseWriter } from "./frames.ts";
 import type { Catalog } from "./catalog.ts";
-import type { LiveConnection, Matcher, MatchKind } from "./matcher.ts";
+import type { Closest, LiveConnection, Matcher, MatchKind } from "./matcher.ts";
+import type { Exchange } from "./catalog.ts";
+import {
+  fallbackExchange,
+  rememberStatementSql,
+  type ReplayFallback,
+  statementSql,
+} from "./fallback.ts";
 import type { PacketIO } from "./io.ts";
 import { accessDenied, authenticate, type AuthSwitch, errPayload, loginOk } from "./handshake.ts";
 import {
@@ -45,7 +52,7 @@ export interface Miss {
 }
 
 /** How a command was answered, for the statistics. */
-export type Outcome = MatchKind | "synthesized" | "miss";
+export type Outcome = MatchKind | "synthesized" | "forwarded" | "miss";
 
 /** What every connection of one replay server shares. */
 export interface SessionServices {
@@ -61,6 +68,8 @@ export interface SessionServices {
   count(outcome: Outcome): void;
   /** Reports a miss (already counted). */
   miss(miss: Miss): void;
+  /** Answers misses instead (the `new` cassette mode). */
+  fallback?: ReplayFallback;
 }
 
 /** One live connection after login. */
@@ -196,33 +205,99 @@ function answer(
       tally(services, session, "synthesized");
       return framePacket(synthesized, seq);
     }
-    const closest = result.closest;
-    const message = `Replay has no recorded answer for ${request.text}` +
-      (closest
-        ? `; closest recorded: ${closest.exchange.request.text} (${closest.how})`
-        : "; the recording has nothing like it");
-    tally(services, session, "miss");
-    const miss: Miss = {
-      connection: session.id,
-      cmd: request.cmd,
-      request: request.text,
-      message,
-      at: new Date(),
-    };
-    if (closest) {
-      miss.closest = {
-        request: closest.exchange.request.text,
-        recording: closest.exchange.connection.name,
-        how: closest.how,
-      };
+    if (services.fallback) {
+      return forward(io, session, services, request, seq, command, result.closest);
     }
-    services.miss(miss);
-    return framePacket(errPayload(MISS_ERROR.code, MISS_ERROR.sqlState, message), seq);
+    return missReply(session, services, request, seq, result.closest);
   }
-  const exchange = result.exchange;
+  return serveExchange(io, session, services, seq, command, result.exchange, result.kind);
+}
+
+/** The fallback's answer, served like a recorded one; a miss when it has none. */
+async function forward(
+  io: PacketIO,
+  session: LiveSession,
+  services: SessionServices,
+  request: Request,
+  seq: number,
+  command: ClientCommand,
+  closest: Closest | undefined,
+): Promise<void> {
+  const statement = "statementId" in command
+    ? (command.statementId === LAST_PREPARED
+      ? session.lastPrepared
+      : session.statements.get(command.statementId))
+    : undefined;
+  const answer = await services.fallback!.answer({
+    connection: session.id,
+    user: session.user,
+    context: session.context,
+    database: session.database,
+    command,
+    request: request.text,
+    statementSql: statementSql(statement),
+  });
+  const reply = answer
+    ? serveExchange(
+      io,
+      session,
+      services,
+      seq,
+      command,
+      fallbackExchange(answer, request, services.catalog),
+      "forwarded",
+    )
+    : missReply(session, services, request, seq, closest);
+  if (reply instanceof Uint8Array) await io.write(reply);
+  else await reply;
+}
+
+/** The ERR a miss gets, naming the closest recorded request; the miss is reported. */
+function missReply(
+  session: LiveSession,
+  services: SessionServices,
+  request: Request,
+  seq: number,
+  closest: Closest | undefined,
+): Uint8Array {
+  const message = `Replay has no recorded answer for ${request.text}` +
+    (closest
+      ? `; closest recorded: ${closest.exchange.request.text} (${closest.how})`
+      : "; the recording has nothing like it");
+  tally(services, session, "miss");
+  const miss: Miss = {
+    connection: session.id,
+    cmd: request.cmd,
+    request: request.text,
+    message,
+    at: new Date(),
+  };
+  if (closest) {
+    miss.closest = {
+      request: closest.exchange.request.text,
+      recording: closest.exchange.connection.name,
+      how: closest.how,
+    };
+  }
+  services.miss(miss);
+  return framePacket(errPayload(MISS_ERROR.code, MISS_ERROR.sqlState, message), seq);
+}
+
+/** Sends an exchange's response and follows what it does to the session. */
+function serveExchange(
+  io: PacketIO,
+  session: LiveSession,
+  services: SessionServices,
+  seq: number,
+  command: ClientCommand,
+  exchange: Exchange,
+  kind: Outcome,
+): Uint8Array | Promise<void> {
+  const request = exchange.request;
   let statement: LiveStatement | undefined;
   if (command.kind === "COM_STMT_PREPARE") {
     statement = prepareStatement(exchange, session, sqlText(command, services.catalog.redactor));
+    if (statement && services.fallback) rememberStatementSql(statement, command.sql);
   }
   const statementOf = "statementId" in command
     ? (command.statementId === LAST_PREPARED
@@ -252,7 +327,7 @@ function answer(
     session.database = request.schema;
   }
   if (exchange.statusAfter !== undefined) session.status = exchange.statusAfter & ~0x4008;
-  tally(services, session, result.kind);
+  tally(services, session, kind);
   return reply;
 }
 
