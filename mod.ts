@@ -97,6 +97,31 @@ export {
   driveRecording,
 } from "./src/compare/drive.ts";
 
+export {
+  assertNoRegressions,
+  RegressionError,
+  verify,
+  type VerifyOptions,
+} from "./src/compare/verify.ts";
+export { type DiffOptions, diffRecordings } from "./src/compare/diff.ts";
+export type {
+  CompareReport,
+  DifferenceGroup,
+  Example,
+  NotCompared,
+  Tally,
+} from "./src/compare/report.ts";
+export type { Category, Difference } from "./src/compare/compare.ts";
+export type { ChangedRow, RowDiff } from "./src/compare/rows.ts";
+export { formatReport } from "./src/compare/format.ts";
+export {
+  Noise,
+  type NoiseField,
+  type NoiseRule,
+  NoiseRuleError,
+  parseNoiseRule,
+} from "./src/compare/noise.ts";
+
 if (import.meta.main) {
   const { main } = await import("./src/cli/main.ts");
   Deno.exit(await main(Deno.args));

@@ -10,6 +10,8 @@ import { RECORD_HELP, recordCommand } from "./record.ts";
 import { INSPECT_HELP, inspectCommand } from "./inspect.ts";
 import { REPLAY_HELP, replayCommand } from "./replay.ts";
 import { VERSION } from "../version.ts";
+import { VERIFY_HELP, verifyCommand } from "./verify.ts";
+import { DIFF_HELP, diffCommand } from "./diff.ts";
 
 export { VERSION } from "../version.ts";
 
@@ -39,6 +41,16 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "serve recordings as a fake MySQL server (no database needed)",
     help: REPLAY_HELP,
     run: replayCommand,
+  },
+  verify: {
+    summary: "drive a recording against a live server and report answers that changed",
+    help: VERIFY_HELP,
+    run: verifyCommand,
+  },
+  diff: {
+    summary: "compare two recordings of the same traffic, exchange by exchange",
+    help: DIFF_HELP,
+    run: diffCommand,
   },
 };
 

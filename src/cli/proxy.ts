@@ -13,6 +13,8 @@ import { formatTraceLine, traceJson } from "../session/trace.ts";
 import type { Logger } from "../log.ts";
 import type { DecodedPacket } from "../session/decoder.ts";
 import { untilSignal } from "./signals.ts";
+import { COMPARE_OPTIONS, COMPARE_OPTIONS_HELP } from "./compare_options.ts";
+import { proxyCompare } from "./proxy_compare.ts";
 
 /**
  * The options of `proxy`, which every subcommand built on the proxy (`record`) accepts too.
@@ -56,6 +58,7 @@ Relays MySQL/MariaDB clients to a server, byte for byte, decoding every packet o
 
 Options:
 ${PROXY_OPTIONS_HELP}
+${COMPARE_OPTIONS_HELP}
 
 TLS and compression are not decoded yet: the proxy clears CLIENT_SSL and CLIENT_COMPRESS in the
 server greeting, so clients connect in plaintext without compression.
@@ -122,12 +125,15 @@ export function proxySettings(values: {
 
 /** Runs `proxy` with its arguments; resolves to the exit status. */
 export async function proxyCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, PROXY_OPTIONS);
+  const { values } = parse(args, { ...PROXY_OPTIONS, ...COMPARE_OPTIONS });
   if (values.help) {
     console.log(PROXY_HELP);
     return 0;
   }
   const settings = proxySettings(values);
+  if (values.compare !== undefined) {
+    return await proxyCompare(settings, { ...values, compare: values.compare });
+  }
   const { logger, out, onPacket, onOpaque } = settings;
   const proxy = await startProxy({
     listen: settings.listen,

@@ -32,6 +32,11 @@ export interface DriveOptions {
   /** Every connection logs in as this user (recorded auth data is redacted and never used). */
   user: string;
   password?: string;
+  /**
+   * Passwords of recorded users: a connection recorded as one of them (or a COM_CHANGE_USER to
+   * one of them) logs in as that user with this password, instead of `user`/`password`.
+   */
+  users?: Readonly<Record<string, string>>;
   /** The default schema of every connection; default each connection's recorded one. */
   database?: string;
   tls?: ClientTlsOptions;
@@ -207,6 +212,7 @@ function recordedLogin(connection: RecordedConnection) {
   )?.packet;
   const number = (value: unknown) => typeof value === "number" ? value : undefined;
   return {
+    user: typeof response?.username === "string" ? response.username : undefined,
     database: typeof response?.database === "string" ? response.database : undefined,
     capabilities: number(response?.capabilities),
     mariadbCapabilities: number(response?.mariadbCapabilities),
@@ -244,8 +250,7 @@ async function driveConnection(
     try {
       client = await connect({
         server: options.server,
-        user: options.user,
-        password: options.password,
+        ...credentials(options, login.user),
         database: options.database ?? login.database,
         tls: options.tls,
         serverPublicKey: options.serverPublicKey,
@@ -311,8 +316,10 @@ async function driveConnection(
       let result: CommandResult;
       if (plan.kind === "change-user") {
         result = await live.changeUser({
-          user: options.user,
-          password: options.password,
+          ...credentials(
+            options,
+            typeof command.event.user === "string" ? command.event.user : undefined,
+          ),
           database: plan.schema,
         });
         statements.reset();
@@ -346,6 +353,14 @@ async function driveConnection(
     if (client && !client.closed) await client.close().catch(() => {});
     shared.slots.release();
   }
+}
+
+/** Who to log in as for a recorded user: the user itself when `users` knows it. */
+function credentials(options: DriveOptions, recorded: string | undefined) {
+  const password = recorded === undefined ? undefined : options.users?.[recorded];
+  return password === undefined
+    ? { user: options.user, password: options.password }
+    : { user: recorded!, password };
 }
 
 function recordedStatementId(command: RecordedCommand): number | undefined {
