@@ -12,6 +12,7 @@ import mariadb from "npm:mariadb@3.4.5";
 import { replay } from "../../mod.ts";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { startRecorder } from "../helpers/recording.ts";
+import { findBinary } from "../helpers/mariadb_server.ts";
 import { clientOptions, freshDatabase, watchLogins } from "./replay_helpers.ts";
 
 const DATABASE = "e2e_replay_clients";
@@ -266,3 +267,94 @@ liveTest(
     ]);
   },
 );
+
+const DEMO = new URL("../../recordings/demo.jsonl", import.meta.url).pathname;
+const DEMO_QUERY = "SELECT id, name, price FROM products ORDER BY id";
+
+const MARIADB_CLI = findBinary("mariadb");
+
+Deno.test({
+  name:
+    "replay asks for sha256_password, mysql_clear_password or client_ed25519 and lets clients in" +
+    (MARIADB_CLI ? "" : " (ignored: the mariadb CLI not found)"),
+  ignore: !MARIADB_CLI,
+  fn: authPlugins,
+});
+
+async function authPlugins() {
+  const cli = (port: number) =>
+    new Deno.Command(MARIADB_CLI!, {
+      args: [
+        ...["--no-defaults", "-h", "127.0.0.1", "-P", String(port), "-u", "app", "-psecret"],
+        ...["--enable-cleartext-plugin", "shop", "-e", DEMO_QUERY],
+      ],
+      stdin: "null",
+    }).output();
+  const expected: Record<string, { mysql2?: string[]; cli: string[] }> = {
+    sha256_password: {
+      // mysql2 starts with mysql_native_password: replay switches it.
+      mysql2: [
+        "server handshake-v10 plugin=sha256_password",
+        "client handshake-response-41 plugin=mysql_native_password",
+        "server auth-switch-request plugin=sha256_password",
+        "client auth-switch-response",
+        "server auth-more-data (a public key)",
+        "client auth-switch-response",
+        "server ok",
+      ],
+      cli: [
+        "server handshake-v10 plugin=sha256_password",
+        "client handshake-response-41 plugin=sha256_password",
+        "server auth-more-data (a public key)",
+        "client auth-switch-response",
+        "server ok",
+      ],
+    },
+    mysql_clear_password: {
+      cli: [
+        "server handshake-v10 plugin=mysql_clear_password",
+        "client handshake-response-41 plugin=mysql_clear_password",
+        "server ok",
+      ],
+    },
+    client_ed25519: {
+      cli: [
+        "server handshake-v10 plugin=mysql_native_password",
+        "client handshake-response-41 plugin=mysql_native_password",
+        "server auth-switch-request plugin=client_ed25519",
+        "client auth-switch-response",
+        "server ok",
+      ],
+    },
+  };
+  for (const [plugin, steps] of Object.entries(expected)) {
+    await using server = await replay(DEMO, { listen: "127.0.0.1:0", authPlugin: plugin });
+    const watch = await watchLogins(server);
+    const logins = () =>
+      watch.auth.filter((a) => !a.startsWith("client COM_")).map((a) =>
+        a.replace(/ data=45,45,45,45,45,66,69,71,73,78,.*/, " (a public key)")
+      );
+    try {
+      if (steps.mysql2) {
+        const c = await mysql.createConnection({
+          host: "127.0.0.1",
+          port: watch.port,
+          user: "app",
+          password: "secret",
+          database: "shop",
+        });
+        const [rows] = await c.query(DEMO_QUERY);
+        await c.end();
+        assert.equal((rows as unknown[]).length, 4, plugin);
+        assert.deepEqual(logins(), steps.mysql2, `${plugin}: mysql2`);
+        watch.auth.length = 0;
+      }
+      const run = await cli(watch.port);
+      assert.equal(run.code, 0, `${plugin}: ${new TextDecoder().decode(run.stderr)}`);
+      assert.match(new TextDecoder().decode(run.stdout), /Burr grinder\t129.00/);
+      assert.deepEqual(logins(), steps.cli, `${plugin}: mariadb CLI`);
+    } finally {
+      await watch.close();
+    }
+  }
+}
