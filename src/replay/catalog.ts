@@ -46,6 +46,8 @@ export interface RecordedLogin {
   database?: string;
   /** The plugin the client started with. */
   plugin?: string;
+  /** The client's character set (collation id), which labels the text columns it was sent. */
+  characterSet?: number;
   /** The server's auth switch, when it sent one: the plugin and the length of its data. */
   switchTo?: { pluginName: string; dataLength: number; nul: boolean };
 }
@@ -86,6 +88,8 @@ export interface Exchange {
   resultColumns?: number;
   /** Framed responses already rendered, by codec context. */
   rendered?: Map<string, Uint8Array>;
+  /** The user the command ran as, when a COM_CHANGE_USER before it changed the login's. */
+  user?: string;
 }
 
 /** Everything replay serves. */
@@ -208,15 +212,25 @@ export async function loadCatalog(
       if (connection.login.user !== undefined) catalog.users.add(connection.login.user);
       if (connection.login.database) catalog.databases.add(connection.login.database);
       const statements = new StatementTracker(contextOf(recorded.greeting, recorded.auth), source);
+      let user: string | undefined;
       for (const command of recorded.commands) {
-        addCommand(catalog, connection, statements.resolve(command));
+        const added = addCommand(catalog, connection, statements.resolve(command));
+        if (added && user !== undefined) added.user = user;
+        const event = command.event;
+        if (event.cmd === "change-user" && typeof event.user === "string" && !isError(command)) {
+          user = event.user;
+        }
       }
     }
   }
   return catalog;
 }
 
-function addCommand(catalog: Catalog, connection: RecordedConnection, command: RecordedCommand) {
+function addCommand(
+  catalog: Catalog,
+  connection: RecordedConnection,
+  command: RecordedCommand,
+): Exchange | undefined {
   const event = command.event;
   if (event.cmd === "change-user" && typeof event.user === "string") catalog.users.add(event.user);
   const request = recordedRequest(event, catalog.sql);
@@ -245,6 +259,7 @@ function addCommand(catalog: Catalog, connection: RecordedConnection, command: R
   }
   catalog.exchanges.push(exchange);
   if (!request.session) connection.exchanges.push(exchange);
+  return exchange;
 }
 
 /** The recorded connection's negotiated capabilities, when its login was recorded. */
@@ -369,6 +384,7 @@ function loginOf(auth: { from: "client" | "server"; packet: Record<string, unkno
       if (typeof packet.username === "string") login.user = packet.username;
       if (typeof packet.database === "string") login.database = packet.database;
       if (typeof packet.authPluginName === "string") login.plugin = packet.authPluginName;
+      if (typeof packet.characterSet === "number") login.characterSet = packet.characterSet;
     } else if (from === "server" && kind === "auth-switch-request") {
       const data = jsonToMessage(packet.pluginData);
       const bytes = data instanceof Uint8Array ? data : new Uint8Array(0);

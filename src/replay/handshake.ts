@@ -47,6 +47,8 @@ export interface Login {
   context: CodecContext;
   /** The plugin the exchange ended with. */
   plugin: string;
+  /** The client's character set (collation id), when its handshake response says. */
+  characterSet?: number;
 }
 
 /** The connection phase's inputs. */
@@ -191,6 +193,7 @@ export async function serveLogin(io: PacketIO, setup: LoginSetup): Promise<Login
   await io.write(framePacket(loginOk(context, greeting.statusFlags, database), seq));
   const login: Login = { user, context, plugin: outcome.plugin };
   if (database !== undefined) login.database = database;
+  if (response.kind === "handshake-response-41") login.characterSet = response.characterSet;
   return login;
 }
 

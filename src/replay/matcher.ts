@@ -43,6 +43,8 @@ export interface Closest {
 export interface LiveConnection {
   id: number;
   user?: string;
+  /** The client's character set: session answers recorded for the same one label columns alike. */
+  characterSet?: number;
   /** The recorded connection it follows, once bound. */
   bound?: RecordedConnection;
 }
@@ -294,7 +296,7 @@ export class Matcher {
     for (const found of [exact, exact ? exact.literal : this.#literal.get(request.literalKey)]) {
       if (!found) continue;
       const exchange = (live.bound && found.byConnection.get(live.bound)?.list[0]) ??
-        sameUser(found, live.user) ?? found.all[0];
+        sameClient(found, live) ?? found.all[0];
       return this.#serve("session", exchange);
     }
     return { kind: "miss", closest: this.closest(request) };
@@ -354,9 +356,18 @@ function bucket(map: Map<string, Bucket>, key: string): Bucket {
   return found;
 }
 
-function sameUser(found: Bucket, user: string | undefined): Exchange | undefined {
-  if (user === undefined) return undefined;
-  return found.all.find((e) => e.connection.login.user === user);
+/**
+ * The session answer recorded for the most similar client: the same user (as it was when the
+ * command ran, after any COM_CHANGE_USER) and character set, then the same user, then the same
+ * character set.
+ */
+function sameClient(found: Bucket, live: LiveConnection): Exchange | undefined {
+  const user = (e: Exchange) =>
+    live.user !== undefined && (e.user ?? e.connection.login.user) === live.user;
+  const charset = (e: Exchange) =>
+    live.characterSet !== undefined && e.connection.login.characterSet === live.characterSet;
+  return found.all.find((e) => user(e) && charset(e)) ?? found.all.find(user) ??
+    found.all.find(charset);
 }
 
 function lessThan(a: number[], b: number[]): boolean {

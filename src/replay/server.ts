@@ -278,6 +278,7 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
         writer: new ResponseWriter(),
       };
       if (login.database !== undefined) session.database = login.database;
+      if (login.characterSet !== undefined) session.characterSet = login.characterSet;
       await serveCommands(io, session, services);
       return "closed";
     })().catch((error) => `failed: ${describe(error)}`).then((reason) => {

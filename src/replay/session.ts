@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Capability, Command } from "../protocol/constants.ts";
+import { Capability, Command, ServerStatus } from "../protocol/constants.ts";
 import type { CodecContext } from "../protocol/context.ts";
 import { type ClientCommand, parseCommand } from "../protocol/commands.ts";
 import { parseComChangeUser } from "../protocol/change_user.ts";
@@ -94,6 +94,13 @@ function tally(services: SessionServices, session: LiveSession, outcome: Outcome
   session.answered++;
   if (outcome === "miss") session.missed++;
 }
+
+/**
+ * The status flags that describe the session, kept for synthesized OKs; the others (no index
+ * used, more results, cursor, state changed, ...) describe one statement's answer only.
+ */
+const SESSION_STATUS = ServerStatus.SERVER_STATUS_IN_TRANS | ServerStatus.SERVER_STATUS_AUTOCOMMIT |
+  ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES | ServerStatus.SERVER_STATUS_IN_TRANS_READONLY;
 
 /** ER_UNKNOWN_ERROR: what a miss answers. */
 export const MISS_ERROR = { code: 1105, sqlState: "HY000" } as const;
@@ -326,7 +333,7 @@ function serveExchange(
   if (request.schema !== undefined && exchange.statusAfter !== undefined) {
     session.database = request.schema;
   }
-  if (exchange.statusAfter !== undefined) session.status = exchange.statusAfter & ~0x4008;
+  if (exchange.statusAfter !== undefined) session.status = exchange.statusAfter & SESSION_STATUS;
   tally(services, session, kind);
   return reply;
 }
@@ -397,6 +404,7 @@ async function changeUser(
   session.lastPrepared = undefined;
   session.user = change.username;
   session.database = schema;
+  if (change.characterSet !== undefined) session.characterSet = change.characterSet;
   services.matcher.release(session);
   session.status = 2;
   await io.write(framePacket(loginOk(session.context, session.status, schema), outcome.seq));
