@@ -528,7 +528,8 @@ export class ConnectionRecorder {
         if (open) {
           const deprecate = (context.capabilities & Capability.CLIENT_DEPRECATE_EOF) !== 0;
           const columnsEof = message.kind === "eof" && !deprecate &&
-            open.element.rows.length === 0 && packet.exchange?.stage === "rows" &&
+            open.element.rows.length === 0 &&
+            (packet.stage ?? packet.exchange?.stage) === "rows" &&
             (packet.ends === undefined || opensCursor(message, building.exchange));
           if (columnsEof) {
             if (packet.ends !== undefined) {
@@ -645,13 +646,13 @@ export class ConnectionRecorder {
     if (message.kind === "text-row") {
       row = message.values.map(textValueToJson);
     } else if (onlyKeys(message, ["kind", "values"])) {
-      const columns = definitionsOf(building.exchange);
+      const columns = columnsOf(building, open);
       row = message.values.map((value, i) => binaryValueToJson(value, columns[i]?.type ?? 0xfd));
     } else {
       row = { packet: packetJson(message) };
     }
     if (open.redact === undefined) {
-      const columns = definitionsOf(building.exchange);
+      const columns = columnsOf(building, open);
       const redact = this.#redactor.column
         ? columns.map((column) => this.#redactor.column!(column, open.binary))
         : [];
@@ -797,6 +798,15 @@ function isLoginPacket(message: ClientMessage | ServerMessage): boolean {
 function hasMetadataByte(context: Readonly<CodecContext>): boolean {
   return (context.mariadbCapabilities & 0x10) !== 0 ||
     (context.capabilities & Capability.CLIENT_OPTIONAL_RESULTSET_METADATA) !== 0;
+}
+
+/**
+ * The columns of the result set being read: its own definitions, or (skipped by MariaDB's
+ * metadata cache) the statement's. Not the exchange's current ones alone: a consumer that feeds
+ * a whole response after decoding it would see the last result set's.
+ */
+function columnsOf(building: Building, open: OpenResultSet): ColumnDefinition41[] {
+  return open.definitions.length > 0 ? open.definitions : definitionsOf(building.exchange);
 }
 
 function definitionsOf(exchange: Exchange): ColumnDefinition41[] {

@@ -47,7 +47,7 @@ import { boundParameterTypes } from "../protocol/statement.ts";
 import { unknownPacket } from "../protocol/unknown.ts";
 import type { Packet } from "../protocol/framing.ts";
 import type { HandshakeV10 } from "../protocol/handshake.ts";
-import type { Exchange, PreparedStatement, ResponseShape } from "./exchange.ts";
+import type { Exchange, PreparedStatement, ResponseShape, ResponseStage } from "./exchange.ts";
 import type { ClientMessage, ColumnDefinition, ServerMessage } from "./messages.ts";
 import type { TextRow } from "../protocol/resultset.ts";
 
@@ -84,6 +84,12 @@ export interface DecodedPacket {
   ends?: "result-set" | "response";
   /** On authentication packets: the auth plugin in effect, to interpret the auth data. */
   authPlugin?: string;
+  /**
+   * On response packets: where the response stood once this packet was decoded. `exchange`
+   * keeps changing as later packets arrive; this does not, for consumers that read a whole
+   * response's packets after decoding them all (a client, `verify`).
+   */
+  stage?: ResponseStage;
 }
 
 /** Options of {@link SessionDecoder}. */
@@ -269,7 +275,9 @@ export class SessionDecoder {
             : unknownPacket(payload, "server packet with no command pending");
           return result("server", packet, message);
         }
-        return this.#response(packet, exchange);
+        const decoded = this.#response(packet, exchange);
+        decoded.stage = exchange.stage;
+        return decoded;
       }
       default:
         return result(
