@@ -145,6 +145,7 @@ export async function serveCommands(
       const message = `Malformed packet: ${(error as Error).message}`;
       await io.write(framePacket(errPayload(1835, "HY000", message), seq));
       tally(services, session, "miss");
+      reportError(services, session, `command 0x${payload[0].toString(16)}`, message);
       continue;
     }
     switch (command.kind) {
@@ -175,15 +176,23 @@ export async function serveCommands(
     }
     const request = requestOf(command, services.catalog, lookup);
     if (typeof request === "string") {
+      const unknown = request === "unknown-statement";
+      const id = (command as { statementId: number }).statementId;
       await io.write(
         framePacket(
-          request === "unknown-statement"
-            ? unknownStatement((command as { statementId: number }).statementId, "execute")
+          unknown
+            ? unknownStatement(id, command.kind === "COM_STMT_FETCH" ? "fetch" : "execute")
             : errPayload(MISS_ERROR.code, MISS_ERROR.sqlState, request),
           seq,
         ),
       );
       tally(services, session, "miss");
+      reportError(
+        services,
+        session,
+        command.kind,
+        unknown ? `Unknown prepared statement handler (${id})` : request,
+      );
       continue;
     }
     const reply = answer(io, session, services, request, seq, command);
@@ -257,6 +266,29 @@ async function forward(
     : missReply(session, services, request, seq, closest);
   if (reply instanceof Uint8Array) await io.write(reply);
   else await reply;
+}
+
+/**
+ * Reports a command replay could not even look up (a malformed packet, a statement never
+ * prepared): a miss like any other for the logs, `misses` and strict mode.
+ */
+function reportError(
+  services: SessionServices,
+  session: LiveSession,
+  what: string,
+  message: string,
+): void {
+  services.miss({
+    connection: session.id,
+    cmd: commandLabel(what),
+    request: what,
+    message,
+    at: new Date(),
+  });
+}
+
+function commandLabel(kind: string): string {
+  return kind.replace(/^COM_/, "").toLowerCase().replaceAll("_", "-");
 }
 
 /** The ERR a miss gets, naming the closest recorded request; the miss is reported. */
