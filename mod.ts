@@ -122,6 +122,112 @@ export {
   parseNoiseRule,
 } from "./src/compare/noise.ts";
 
+// Types the API above refers to, public so its documentation is complete (deno doc --lint).
+export type { Credentials, LoginOptions } from "./src/client/login.ts";
+export { NOISE_FIELDS } from "./src/compare/noise.ts";
+export type { LogFields } from "./src/log.ts";
+export type {
+  AuthMoreData,
+  AuthNextFactor,
+  AuthSwitchRequest,
+  AuthSwitchResponse,
+  OldAuthSwitchRequest,
+} from "./src/protocol/auth.ts";
+export type { BinaryRow } from "./src/protocol/binary.ts";
+export type { ComChangeUser } from "./src/protocol/change_user.ts";
+export type {
+  ComFieldList,
+  ComProcessKill,
+  ComQuery,
+  ComRefresh,
+  ComSetOption,
+  ComShutdown,
+  ComStmtFetch,
+  ComStmtPrepare,
+  ComStmtSendLongData,
+  OpaqueCommand,
+  QueryAttributes,
+  SchemaCommand,
+  SimpleCommand,
+  StatementIdCommand,
+} from "./src/protocol/commands.ts";
+export { OPAQUE_COMMANDS, SIMPLE_COMMANDS } from "./src/protocol/commands.ts";
+export type { CodecContext } from "./src/protocol/context.ts";
+export type { Packet } from "./src/protocol/framing.ts";
+export type { ProgressReport, SessionStateChange } from "./src/protocol/generic.ts";
+export type {
+  ConnectAttributes,
+  HandshakeResponse320,
+  HandshakeResponse41,
+  HandshakeResponseHeader,
+  HandshakeV10,
+  SslRequest,
+} from "./src/protocol/handshake.ts";
+export type { LengthEncodedInteger } from "./src/protocol/reader.ts";
+export type {
+  ColumnCount,
+  ColumnDefinition320,
+  ColumnDefinition41,
+  ColumnNameField,
+  ExtendedMetadata,
+  LocalInfileData,
+  LocalInfileRequest,
+  Statistics,
+  StmtPrepareOk,
+  TextRow,
+} from "./src/protocol/resultset.ts";
+export type {
+  ComStmtExecute,
+  LongDataParameter,
+  ParameterBase,
+  ParameterType,
+  StatementInfo,
+  ValueParameter,
+} from "./src/protocol/statement.ts";
+export type { UnknownPacket } from "./src/protocol/unknown.ts";
+export type { Redactor } from "./src/record/assemble.ts";
+export type {
+  AuthEvent,
+  CloseEvent,
+  ColumnJson,
+  ColumnsEvent,
+  CommandEvent,
+  ConnectionEventBase,
+  EndEvent,
+  EndJson,
+  ErrorJson,
+  FieldListJson,
+  GreetingEvent,
+  HeaderEvent,
+  OkJson,
+  OpaqueEvent,
+  OpenEvent,
+  PreparedJson,
+  RecordingEvent,
+  RedactionInfo,
+  ResponseElement,
+  ResultSetJson,
+  ResultsEvent,
+  RowsEvent,
+  ServerInfo,
+  Slot,
+} from "./src/record/events.ts";
+export { FORMAT_NAME } from "./src/record/events.ts";
+export type { RecordedCommand } from "./src/record/merge.ts";
+export type { RecordedConnection } from "./src/record/reader.ts";
+export type { RedactorOptions, RuleRedactor } from "./src/record/redact.ts";
+export type { JsonBytes, JsonValue } from "./src/record/values.ts";
+export type { WriterStats } from "./src/record/writer.ts";
+export type { FallbackAnswer, FallbackRequest, ReplayFallback } from "./src/replay/fallback.ts";
+export type { Direction } from "./src/session/decoder.ts";
+export type {
+  Exchange,
+  PreparedStatement,
+  ResponseShape,
+  ResponseStage,
+} from "./src/session/exchange.ts";
+export type { ClientMessage, Command, ServerMessage } from "./src/session/messages.ts";
+
 if (import.meta.main) {
   const { main } = await import("./src/cli/main.ts");
   Deno.exit(await main(Deno.args));

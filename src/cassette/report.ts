@@ -35,6 +35,7 @@ export class CassetteError extends Error {
   /** Recorded exchanges never used (empty unless strict). */
   readonly unused: readonly UnusedExchange[];
 
+  /** An error with the report of a cassette that failed; `notForwarded` lists why `new` mode sent some commands nowhere. */
   constructor(
     path: string,
     mode: string,

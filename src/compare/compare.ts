@@ -50,6 +50,7 @@ export const CATEGORIES: readonly Category[] = [
 
 /** One difference between two responses. */
 export interface Difference {
+  /** What kind of difference it is. */
   category: Category;
   /** One line saying what differs, with the old and new values. */
   message: string;

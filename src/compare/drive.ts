@@ -31,6 +31,7 @@ export interface DriveOptions {
   server: string | Endpoint;
   /** Every connection logs in as this user (recorded auth data is redacted and never used). */
   user: string;
+  /** The password of `user`. */
   password?: string;
   /**
    * Passwords of recorded users: a connection recorded as one of them (or a COM_CHANGE_USER to
@@ -39,6 +40,7 @@ export interface DriveOptions {
   users?: Readonly<Record<string, string>>;
   /** The default schema of every connection; default each connection's recorded one. */
   database?: string;
+  /** TLS for the live connections (default: none). */
   tls?: ClientTlsOptions;
   /** The server's RSA public key (PEM) for caching_sha2_password without TLS. */
   serverPublicKey?: string;
@@ -47,6 +49,7 @@ export interface DriveOptions {
    * 1, connections run one after another, each from its first command to its last.
    */
   concurrency?: number;
+  /** How long connecting and logging in may take (ms). */
   connectTimeoutMs?: number;
   /**
    * Applied to live responses before they take recording form: pass the recording's redactor
@@ -61,11 +64,13 @@ export interface DriveOptions {
 
 /** One recorded command and what the live server answered. */
 export interface DrivenCommand {
+  /** A command was sent (or skipped). */
   kind: "command";
   /** The recorded connection. */
   conn: number;
   /** The command's position on its recorded connection, from 0. */
   index: number;
+  /** The recorded command, with its recorded response. */
   recorded: RecordedCommand;
   /** The live response in recording form; absent when the command was not sent. */
   live?: RecordedCommand;
@@ -83,7 +88,9 @@ export interface DrivenCommand {
 
 /** Something that happened to a whole connection. */
 export interface DrivenConnection {
+  /** Something happened to a whole connection. */
   kind: "connection";
+  /** The recorded connection. */
   conn: number;
   /**
    * `opened`; `failed` (could not connect or log in); `lost` (the connection failed midway);

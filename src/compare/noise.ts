@@ -167,6 +167,7 @@ export class Noise {
   #fields: Set<NoiseField>;
   #fingerprints: Set<string>;
 
+  /** A set of rules, ready to apply. */
   constructor(rules: readonly NoiseRule[] = []) {
     this.rules = rules;
     this.#names = new Set(rules.flatMap((r) => r.kind === "column" && r.name ? [r.name] : []));

@@ -29,11 +29,13 @@ export interface Example {
   index: number;
   /** When it was recorded (microseconds since the recording started). */
   t: number;
+  /** The command name (`query`, `stmt-execute`, ...). */
   cmd: string;
   /** The statement, when it has one. */
   sql?: string;
   /** An execute's parameters. */
   params?: JsonValue[];
+  /** What differs. */
   differences: Difference[];
 }
 
@@ -53,10 +55,15 @@ export interface DifferenceGroup {
 
 /** A command that was not compared, and why. */
 export interface NotCompared {
+  /** The recorded connection. */
   conn: number;
+  /** The command's position on its connection, from 0. */
   index: number;
+  /** The command name. */
   cmd: string;
+  /** The statement, when it has one. */
   sql?: string;
+  /** Why it was not compared. */
   reason: string;
 }
 
@@ -66,6 +73,7 @@ export interface Tally {
   commands: number;
   /** Compared with a counterpart. */
   compared: number;
+  /** Compared and found identical. */
   identical: number;
   /** Commands with at least one difference. */
   different: number;
@@ -79,12 +87,15 @@ export interface Tally {
   noResponse: number;
   /** Differences by category. */
   categories: Record<Category, number>;
+  /** Connections: how many there were, opened, failed to open, lost midway. */
   connections: { total: number; opened: number; failed: number; lost: number };
 }
 
 /** A comparison report. */
 export interface CompareReport {
+  /** Always `mysql-proxy-compare-report`. */
   format: "mysql-proxy-compare-report";
+  /** The report format version (1). */
   version: 1;
   /** Which command made it. */
   mode: "verify" | "diff" | "proxy-compare";
@@ -94,14 +105,19 @@ export interface CompareReport {
   against: string;
   /** When the comparison started (ISO 8601). */
   started: string;
+  /** How long the comparison took. */
   durationMs: number;
+  /** What a reader must keep in mind (both sides must hold the same data). */
   notice: string;
   /** Other things worth knowing (redaction the comparison cannot see through, ...). */
   warnings: string[];
   /** The noise rules, as written. */
   noise: string[];
+  /** Whether rows were compared in order even without ORDER BY. */
   ordered: boolean;
+  /** Counts. */
   tally: Tally;
+  /** The differences, grouped by statement shape. */
   groups: DifferenceGroup[];
   /** Connection failures. */
   errors: { conn?: number; message: string }[];

@@ -50,7 +50,9 @@ export interface RowDiff {
   columns: string[];
   /** Whether rows were compared in order. */
   ordered: boolean;
+  /** Rows in the recorded result. */
   recordedCount: number;
+  /** Rows in the live result. */
   liveCount: number;
   /** Rows in the recorded result that the live one does not have (multiset), or that differ. */
   onlyRecorded: number;

@@ -39,7 +39,9 @@ export const CachingSha2 = {
 
 /** The server asks the client to restart authentication with another plugin. */
 export interface AuthSwitchRequest {
+  /** Which packet this is. */
   kind: "auth-switch-request";
+  /** The plugin to continue with, e.g. `client_ed25519`. */
   pluginName: string;
   /**
    * The plugin's data, exactly as sent: MySQL and MariaDB append a NUL to the 20-byte scramble
@@ -50,6 +52,7 @@ export interface AuthSwitchRequest {
 
 /** The pre-4.1 switch request: a lone 0xfe asking for mysql_old_password with the greeting's scramble. */
 export interface OldAuthSwitchRequest {
+  /** Which packet this is. */
   kind: "old-auth-switch-request";
 }
 
@@ -61,6 +64,7 @@ export interface OldAuthSwitchRequest {
  * Secrets: `data`.
  */
 export interface AuthSwitchResponse {
+  /** Which packet this is. */
   kind: "auth-switch-response";
   /** SECRET. The plugin's bytes, without any header. */
   data: Uint8Array;
@@ -71,6 +75,7 @@ export interface AuthSwitchResponse {
  * a PEM public key).
  */
 export interface AuthMoreData {
+  /** Which packet this is. */
   kind: "auth-more-data";
   /** The plugin's bytes, without the 0x01 header. */
   data: Uint8Array;
@@ -83,8 +88,11 @@ export interface AuthMoreData {
 
 /** MySQL 8.0.27+ multi-factor authentication: authenticate the next factor with this plugin. */
 export interface AuthNextFactor {
+  /** Which packet this is. */
   kind: "auth-next-factor";
+  /** The plugin to continue with, e.g. `client_ed25519`. */
   pluginName: string;
+  /** The plugin's data (its scramble), as sent. */
   pluginData: Uint8Array;
 }
 

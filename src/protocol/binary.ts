@@ -52,6 +52,7 @@ export interface BinaryColumn {
 
 /** A row of a binary result set (the rows that answer COM_STMT_EXECUTE and COM_STMT_FETCH). */
 export interface BinaryRow {
+  /** Which packet this is. */
   kind: "binary-row";
   /** One value per column, `null` for NULL. */
   values: BinaryValue[];

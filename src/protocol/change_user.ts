@@ -26,7 +26,9 @@ import { PacketWriter } from "./writer.ts";
  * Secrets: `authResponse`.
  */
 export interface ComChangeUser {
+  /** Which packet this is. */
   kind: "COM_CHANGE_USER";
+  /** The user to change to. */
   username: string;
   /** The raw user name when it is not valid UTF-8. */
   usernameBytes?: Uint8Array;
@@ -34,7 +36,9 @@ export interface ComChangeUser {
   authResponse: Uint8Array;
   /** The new default schema ("" for none); absent only in a packet that ends before it. */
   schema?: string;
+  /** The bytes of `schema` when they are not valid UTF-8. */
   schemaBytes?: Uint8Array;
+  /** The character set (collation id) of the new session. */
   characterSet?: number;
   /** CLIENT_PLUGIN_AUTH: the plugin that produced `authResponse`. */
   authPluginName?: string;
@@ -42,6 +46,7 @@ export interface ComChangeUser {
   connectAttributes?: ConnectAttributes;
   /** The raw attribute block when re-encoding the pairs would differ. */
   connectAttributesBytes?: Uint8Array;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 

@@ -67,6 +67,7 @@ export const OPAQUE_COMMANDS = [
 
 /** A command that is only its command byte (COM_QUIT, COM_PING, ...). */
 export interface SimpleCommand {
+  /** Which packet this is. */
   kind: typeof SIMPLE_COMMANDS[number];
   /** Bytes after the command byte, if a client sent any. */
   trailing?: Uint8Array;
@@ -74,13 +75,17 @@ export interface SimpleCommand {
 
 /** A command this codec does not decode further: its body is everything after the command byte. */
 export interface OpaqueCommand {
+  /** Which packet this is. */
   kind: typeof OPAQUE_COMMANDS[number];
+  /** Everything after the command byte. */
   body: Uint8Array;
 }
 
 /** COM_INIT_DB, COM_CREATE_DB, COM_DROP_DB: a schema name (string<EOF>). */
 export interface SchemaCommand {
+  /** Which packet this is. */
   kind: "COM_INIT_DB" | "COM_CREATE_DB" | "COM_DROP_DB";
+  /** The schema name. */
   schema: string;
   /** The name's bytes, kept only when they are not valid UTF-8. */
   schemaBytes?: Uint8Array;
@@ -98,7 +103,9 @@ export interface QueryAttributes {
 
 /** COM_QUERY: SQL text, with query attributes before it under CLIENT_QUERY_ATTRIBUTES. */
 export interface ComQuery {
+  /** Which packet this is. */
   kind: "COM_QUERY";
+  /** The SQL text (a lossy rendering when `sqlBytes` is set). */
   sql: string;
   /** The SQL's bytes, kept only when they are not valid UTF-8 (`sql` is then a lossy rendering). */
   sqlBytes?: Uint8Array;
@@ -108,7 +115,9 @@ export interface ComQuery {
 
 /** COM_STMT_PREPARE: SQL text with `?` placeholders. */
 export interface ComStmtPrepare {
+  /** Which packet this is. */
   kind: "COM_STMT_PREPARE";
+  /** The SQL text (a lossy rendering when `sqlBytes` is set). */
   sql: string;
   /** The SQL's bytes, kept only when they are not valid UTF-8. */
   sqlBytes?: Uint8Array;
@@ -116,10 +125,13 @@ export interface ComStmtPrepare {
 
 /** COM_FIELD_LIST: a table name (string<NUL>) and a LIKE wildcard (string<EOF>, may be empty). */
 export interface ComFieldList {
+  /** Which packet this is. */
   kind: "COM_FIELD_LIST";
+  /** The table whose columns to list. */
   table: string;
   /** The table name's bytes, kept only when they are not valid UTF-8. */
   tableBytes?: Uint8Array;
+  /** A LIKE pattern for the column names; `""` for all. */
   wildcard: string;
   /** The wildcard's bytes, kept only when they are not valid UTF-8. */
   wildcardBytes?: Uint8Array;
@@ -127,54 +139,75 @@ export interface ComFieldList {
 
 /** COM_PROCESS_KILL: kills a connection (int<4>). */
 export interface ComProcessKill {
+  /** Which packet this is. */
   kind: "COM_PROCESS_KILL";
+  /** The connection (thread) id to kill. */
   connectionId: number;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 
 /** COM_SET_OPTION: `SetOption` value (int<2>), e.g. multi-statements on (0) or off (1). */
 export interface ComSetOption {
+  /** Which packet this is. */
   kind: "COM_SET_OPTION";
+  /** 0 turns multi-statements on, 1 turns them off. */
   option: number;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 
 /** COM_REFRESH: REFRESH_* flags (int<1>). */
 export interface ComRefresh {
+  /** Which packet this is. */
   kind: "COM_REFRESH";
+  /** REFRESH_* flags: what to flush. */
   flags: number;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 
 /** COM_SHUTDOWN: an optional shutdown level byte (old clients send none). */
 export interface ComShutdown {
+  /** Which packet this is. */
   kind: "COM_SHUTDOWN";
   /** The level byte, absent when the packet has none. */
   level?: number;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 
 /** COM_STMT_FETCH: fetches `rowCount` rows from a statement's cursor. */
 export interface ComStmtFetch {
+  /** Which packet this is. */
   kind: "COM_STMT_FETCH";
+  /** The statement's id, from its COM_STMT_PREPARE_OK. */
   statementId: number;
+  /** How many rows to fetch. */
   rowCount: number;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 
 /** COM_STMT_CLOSE (no response) and COM_STMT_RESET. */
 export interface StatementIdCommand {
+  /** Which packet this is. */
   kind: "COM_STMT_CLOSE" | "COM_STMT_RESET";
+  /** The statement's id, from its COM_STMT_PREPARE_OK. */
   statementId: number;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 
 /** COM_STMT_SEND_LONG_DATA: a chunk of one parameter's value (no response). */
 export interface ComStmtSendLongData {
+  /** Which packet this is. */
   kind: "COM_STMT_SEND_LONG_DATA";
+  /** The statement's id, from its COM_STMT_PREPARE_OK. */
   statementId: number;
   /** 0-based parameter index. */
   parameterId: number;
+  /** This chunk of the parameter's value. */
   data: Uint8Array;
 }
 

@@ -82,6 +82,7 @@ export class PacketFramer {
   #firstSequenceId = 0;
   #frames = 0;
 
+  /** A framer with no bytes buffered yet. */
   constructor(options: PacketFramerOptions = {}) {
     this.#keep = options.truncateAbove ?? Infinity;
     this.#max = options.truncateAbove === undefined

@@ -44,10 +44,13 @@ export type SessionStateChange =
  * CLIENT_SESSION_TRACK, and leave it out entirely when it is empty and no session state changed.
  */
 export interface OkPacket {
+  /** Which packet this is. */
   kind: "ok";
   /** 0x00, or 0xFE for an OK that replaces the EOF at the end of a result set. */
   header: 0x00 | 0xfe;
+  /** Rows the statement changed (or matched, with CLIENT_FOUND_ROWS). */
   affectedRows: LengthEncodedInteger;
+  /** The AUTO_INCREMENT value the statement generated, 0 when none. */
   lastInsertId: LengthEncodedInteger;
   /** Server status flags ({@link ServerStatus}): with CLIENT_PROTOCOL_41 or CLIENT_TRANSACTIONS. */
   statusFlags?: number;
@@ -70,6 +73,7 @@ export interface OkPacket {
 
 /** ERR_Packet. */
 export interface ErrPacket {
+  /** Which packet this is. */
   kind: "err";
   /** Error code, e.g. 1054 (ER_BAD_FIELD_ERROR). */
   code: number;
@@ -91,6 +95,7 @@ export interface ErrPacket {
  * LOCAL INFILE packets). It is not terminal: the real response follows.
  */
 export interface ProgressReport {
+  /** Which packet this is. */
   kind: "progress";
   /** The byte MariaDB writes before the stage: the number of strings that follow (always 1). */
   stringCount: number;
@@ -113,6 +118,7 @@ export interface ProgressReport {
  * With CLIENT_DEPRECATE_EOF a result set ends with an {@link OkPacket} whose header is 0xFE instead.
  */
 export interface EofPacket {
+  /** Which packet this is. */
   kind: "eof";
   /** Warning count: with CLIENT_PROTOCOL_41. */
   warnings?: number;

@@ -21,12 +21,15 @@ import { PacketWriter } from "./writer.ts";
  * Secrets: none (the scramble is public).
  */
 export interface HandshakeV10 {
+  /** Which packet this is. */
   kind: "handshake-v10";
+  /** Always 10. */
   protocolVersion: 10;
   /** e.g. `5.5.5-10.11.19-MariaDB-0+deb12u1` (MariaDB prefixes `5.5.5-` for old clients). */
   serverVersion: string;
   /** The raw version when it is not valid UTF-8 (then `serverVersion` is for display only). */
   serverVersionBytes?: Uint8Array;
+  /** The server's id for this connection (`CONNECTION_ID()`). */
   connectionId: number;
   /**
    * The scramble: part 1 (8 bytes) and part 2 joined, without part 2's terminating NUL;
@@ -39,7 +42,9 @@ export interface HandshakeV10 {
   filler?: number;
   /** All 32 capability bits, unsigned. */
   capabilities: number;
+  /** Character set and collation id (45 is utf8mb4_general_ci, 33 utf8mb3_general_ci). */
   characterSet: number;
+  /** Server status flags ({@link ServerStatus}). */
   statusFlags: number;
   /** The auth_plugin_data_len byte as sent (0 from servers without CLIENT_PLUGIN_AUTH). */
   authPluginDataLength: number;
@@ -66,6 +71,7 @@ export interface HandshakeResponseHeader {
   capabilities: number;
   /** 0 from npm:mysql2. */
   maxPacketSize: number;
+  /** Character set and collation id (45 is utf8mb4_general_ci, 33 utf8mb3_general_ci). */
   characterSet: number;
   /** MariaDB's extended capabilities; 0 when CLIENT_LONG_PASSWORD ("CLIENT_MYSQL") is set. */
   mariadbCapabilities: number;
@@ -78,6 +84,7 @@ export interface HandshakeResponseHeader {
 
 /** The 32-byte truncated HandshakeResponse41 a client sends before starting TLS. */
 export interface SslRequest extends HandshakeResponseHeader {
+  /** Which packet this is. */
   kind: "ssl-request";
 }
 
@@ -91,7 +98,9 @@ export type ConnectAttributes = [string, string][];
  * Secrets: `authResponse` (a password hash, or the password itself with mysql_clear_password).
  */
 export interface HandshakeResponse41 extends HandshakeResponseHeader {
+  /** Which packet this is. */
   kind: "handshake-response-41";
+  /** The user to log in as. */
   username: string;
   /** The raw user name when it is not valid UTF-8 (it is sent in the client's character set). */
   usernameBytes?: Uint8Array;
@@ -103,9 +112,11 @@ export interface HandshakeResponse41 extends HandshakeResponseHeader {
   authResponseUnterminated?: true;
   /** CLIENT_CONNECT_WITH_DB: the default schema. */
   database?: string;
+  /** The bytes of `database` when they are not valid UTF-8. */
   databaseBytes?: Uint8Array;
   /** CLIENT_PLUGIN_AUTH: the plugin that produced `authResponse`. */
   authPluginName?: string;
+  /** `authPluginName` ran to the end of the packet without its NUL terminator. */
   authPluginNameUnterminated?: true;
   /** CLIENT_CONNECT_ATTRS. */
   connectAttributes?: ConnectAttributes;
@@ -113,6 +124,7 @@ export interface HandshakeResponse41 extends HandshakeResponseHeader {
   connectAttributesBytes?: Uint8Array;
   /** CLIENT_ZSTD_COMPRESSION_ALGORITHM (MySQL 8.0.18+). */
   zstdCompressionLevel?: number;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 
@@ -123,12 +135,15 @@ export interface HandshakeResponse41 extends HandshakeResponseHeader {
  * Secrets: `authResponse`.
  */
 export interface HandshakeResponse320 {
+  /** Which packet this is. */
   kind: "handshake-response-320";
   /** 16 bits. */
   capabilities: number;
   /** 24 bits. */
   maxPacketSize: number;
+  /** The user to log in as. */
   username: string;
+  /** The bytes of `username` when they are not valid UTF-8. */
   usernameBytes?: Uint8Array;
   /** SECRET. The scramble, without its NUL terminator. */
   authResponse: Uint8Array;
@@ -136,9 +151,11 @@ export interface HandshakeResponse320 {
   authResponseUnterminated?: true;
   /** CLIENT_CONNECT_WITH_DB and present. */
   database?: string;
+  /** The bytes of `database` when they are not valid UTF-8. */
   databaseBytes?: Uint8Array;
   /** The schema ran to the end of the packet without a NUL (the 4.0 protocol allows it). */
   databaseUnterminated?: true;
+  /** Bytes after the last field, kept for an exact round trip. */
   trailing?: Uint8Array;
 }
 

@@ -37,7 +37,9 @@ import { PacketWriter } from "./writer.ts";
  * byte telling whether column definitions follow.
  */
 export interface ColumnCount {
+  /** Which packet this is. */
   kind: "column-count";
+  /** How many columns each row has. */
   count: number;
   /** 1 when column definitions follow, 0 when the client's cached ones apply. */
   metadataFollows?: number;
@@ -63,9 +65,11 @@ export type ColumnNameField = "catalog" | "schema" | "table" | "orgTable" | "nam
 
 /** ColumnDefinition41: one column of a result set (or of a COM_FIELD_LIST response). */
 export interface ColumnDefinition41 {
+  /** Which packet this is. */
   kind: "column-definition";
   /** Always "def". */
   catalog: string;
+  /** The column's database. */
   schema: string;
   /** The table's alias in the query. */
   table: string;
@@ -107,14 +111,21 @@ export interface ColumnDefinition41 {
 
 /** ColumnDefinition320: a column as described to a client without CLIENT_PROTOCOL_41. */
 export interface ColumnDefinition320 {
+  /** Which packet this is. */
   kind: "column-definition-320";
+  /** The column's table. */
   table: string;
+  /** The column's name. */
   name: string;
   /** The bytes of `table` or `name` when not valid UTF-8. */
   rawNames?: Partial<Record<"table" | "name", Uint8Array>>;
+  /** Maximum length of the column's values. */
   columnLength: number;
+  /** Column type ({@link ColumnType}). */
   type: number;
+  /** Column flags ({@link ColumnFlag}). */
   flags: number;
+  /** Decimal digits. */
   decimals: number;
   /**
    * Set when flags took 1 byte (a client without CLIENT_LONG_FLAG) rather than 2.
@@ -131,15 +142,21 @@ export interface ColumnDefinition320 {
  * into the payload (zero copy).
  */
 export interface TextRow {
+  /** Which packet this is. */
   kind: "text-row";
+  /** One value per column, `null` for SQL NULL. */
   values: (Uint8Array | null)[];
 }
 
 /** COM_STMT_PREPARE_OK: the statement's id and how many columns and parameters it has. */
 export interface StmtPrepareOk {
+  /** Which packet this is. */
   kind: "stmt-prepare-ok";
+  /** The statement's id on this connection, for executes. */
   statementId: number;
+  /** How many result columns it has (their definitions follow). */
   numColumns: number;
+  /** How many `?` parameters it has (their definitions follow). */
   numParams: number;
   /** The reserved byte after num_params, kept only when it is not zero. */
   reserved?: number;
@@ -153,7 +170,9 @@ export interface StmtPrepareOk {
 
 /** The server asks the client to send a file: 0xFB + file name (LOAD DATA LOCAL INFILE). */
 export interface LocalInfileRequest {
+  /** Which packet this is. */
   kind: "local-infile-request";
+  /** The file name from the LOAD DATA statement. */
   filename: string;
   /** The file name's bytes when they are not valid UTF-8. */
   filenameBytes?: Uint8Array;
@@ -164,13 +183,17 @@ export interface LocalInfileRequest {
  * packet ends the file.
  */
 export interface LocalInfileData {
+  /** Which packet this is. */
   kind: "local-infile-data";
+  /** This packet's part of the file. */
   data: Uint8Array;
 }
 
 /** The response to COM_STATISTICS: a human-readable string, neither OK nor ERR nor a result set. */
 export interface Statistics {
+  /** Which packet this is. */
   kind: "statistics";
+  /** The statistics line (`Uptime: 5  Threads: 1 ...`). */
   text: string;
   /** The bytes of `text` when they are not valid UTF-8. */
   textBytes?: Uint8Array;

@@ -45,7 +45,7 @@ export interface ParameterType {
 }
 
 /** Fields every parameter has. */
-interface ParameterBase extends ParameterType {
+export interface ParameterBase extends ParameterType {
   /**
    * Its name, present when the layout carries names (CLIENT_QUERY_ATTRIBUTES and types sent):
    * empty for a statement's positional parameters, the attribute's name for query attributes.
@@ -57,6 +57,7 @@ interface ParameterBase extends ParameterType {
 
 /** A parameter whose value is in the packet (`null` for NULL). */
 export interface ValueParameter extends ParameterBase {
+  /** The value, typed as `type` decodes. */
   value: BinaryValue;
   /**
    * The length prefix of a string value, kept only when it is longer than needed: mysql2 writes
@@ -67,6 +68,7 @@ export interface ValueParameter extends ParameterBase {
 
 /** A parameter whose value was sent before by COM_STMT_SEND_LONG_DATA: no value in the packet. */
 export interface LongDataParameter extends ParameterBase {
+  /** The value came in COM_STMT_SEND_LONG_DATA packets, not in the execute. */
   longData: true;
 }
 
@@ -110,6 +112,7 @@ export interface ParameterBlock {
 
 /** COM_STMT_EXECUTE: runs a prepared statement with binary parameter values. */
 export interface ComStmtExecute {
+  /** Which packet this is. */
   kind: "COM_STMT_EXECUTE";
   /** The statement id; MariaDB's 0xffffffff means the statement prepared last. */
   statementId: number;

@@ -19,6 +19,7 @@
  * ```
  */
 export interface UnknownPacket {
+  /** Which packet this is. */
   kind: "unknown";
   /** The whole payload, unchanged. */
   bytes: Uint8Array;

@@ -22,6 +22,7 @@ export class RecordingError extends SyntaxError {
   /** The file, when reading one. */
   readonly path: string | undefined;
 
+  /** An error about line `line` (1-based) of `path`. */
   constructor(message: string, options: { line: number; path?: string; cause?: unknown }) {
     const where = options.path ? `${options.path}:${options.line}` : `line ${options.line}`;
     super(`Invalid recording at ${where}: ${message}`, { cause: options.cause });
@@ -35,6 +36,7 @@ export class RecordingError extends SyntaxError {
 export interface RecordingLine {
   /** 1-based line number. */
   line: number;
+  /** The event, validated. */
   event: HeaderEvent | RecordingEvent;
 }
 
@@ -231,20 +233,31 @@ export async function* readRecording(
 
 /** Everything recorded about one connection. */
 export interface RecordedConnection {
+  /** The connection number. */
   conn: number;
+  /** The client's address. */
   client?: string;
+  /** When it opened (`t` of its `open` event). */
   opened?: number;
+  /** How it ended, when the recording says. */
   closed?: { t: number; reason: string; bytes: { client: number; server: number } };
+  /** The server's greeting, as recorded. */
   greeting?: Record<string, unknown>;
+  /** The authentication exchange, in order. */
   auth: { from: "client" | "server"; packet: Record<string, unknown> }[];
+  /** Why decoding stopped, when it did. */
   opaque?: string;
+  /** Its commands, whole, in recorded order. */
   commands: RecordedCommand[];
 }
 
 /** A whole recording, gathered per connection. */
 export interface Recording {
+  /** The file read. */
   path: string;
+  /** Its header. */
   header: HeaderEvent;
+  /** Its connections by number. */
   connections: Map<number, RecordedConnection>;
   /** Column sets by id. */
   columnSets: Map<number, ColumnJson[]>;

@@ -36,6 +36,7 @@ import { decodeBase64 } from "./base64.ts";
 export interface RedactRule {
   /** `query`: SQL text and values sent; `column`: values of matching result columns. */
   kind: "query" | "column";
+  /** What it matches (case-insensitive). */
   pattern: RegExp;
   /** The rule as written (`column:^email$`), for the header. */
   source: string;

@@ -63,6 +63,7 @@ export interface RecordingWriterOptions {
 
 /** What a writer has done. */
 export interface WriterStats {
+  /** The recording file. */
   path: string;
   /** Lines written (the header included). */
   lines: number;

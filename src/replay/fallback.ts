@@ -38,6 +38,7 @@ export interface FallbackRequest {
 
 /** An exchange to serve: a command and its response in recording form. */
 export interface FallbackAnswer {
+  /** The command with its response. */
   command: RecordedCommand;
   /** The column sets `command` refers to, by id. */
   columnSets: ReadonlyMap<number, ColumnJson[]>;

@@ -78,14 +78,19 @@ export interface ReplayStats {
   commands: number;
   /** Answered from the recording: the sum of the four below. */
   matched: number;
+  /** Answered by an exact match. */
   exact: number;
+  /** Answered again (every equal one was served already). */
   repeated: number;
+  /** Answered by the closest statement of the same shape. */
   approximate: number;
+  /** Session commands answered from the recording. */
   session: number;
   /** Answered without the recording (PING, statement close/reset, unrecorded SET, ...). */
   synthesized: number;
   /** Answered by the `fallback`. */
   forwarded: number;
+  /** Commands answered with a miss ERR. */
   misses: number;
   /** Recorded exchanges (session commands excepted). */
   recorded: number;
@@ -97,6 +102,7 @@ export interface ReplayStats {
 export interface UnusedExchange {
   /** `file.jsonl#3`: the recording and its connection. */
   recording: string;
+  /** The command name (`query`, `stmt-execute`, ...). */
   cmd: string;
   /** `query "SELECT ..."`. */
   request: string;
@@ -106,16 +112,19 @@ export interface UnusedExchange {
 
 /** A running replay server. */
 export interface ReplayServer extends AsyncDisposable {
+  /** The address it listens on (with the real port when 0 was asked). */
   readonly endpoint: Endpoint;
   /** TCP host name, or the socket path for unix listeners. */
   readonly hostname: string;
   /** TCP port (0 for unix listeners). */
   readonly port: number;
+  /** Connections open now. */
   readonly activeConnections: number;
   /** The commands that missed so far, each with the closest recorded request. */
   readonly misses: readonly Miss[];
   /** Recorded exchanges never served so far. */
   unused(): UnusedExchange[];
+  /** Counts since it started. */
   stats(): ReplayStats;
   /** Stops accepting and waits for open connections to end. */
   drain(): Promise<void>;
@@ -125,9 +134,12 @@ export interface ReplayServer extends AsyncDisposable {
 
 /** What `close()` of a strict replay rejects with. */
 export class ReplayStrictError extends Error {
+  /** The commands that missed. */
   readonly misses: readonly Miss[];
+  /** The recorded exchanges never used. */
   readonly unused: readonly UnusedExchange[];
 
+  /** An error listing the misses and unused exchanges (the first five of each). */
   constructor(misses: readonly Miss[], unused: readonly UnusedExchange[]) {
     const lines = [
       ...misses.slice(0, 5).map((m) => `  miss: ${m.message}`),

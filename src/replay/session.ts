@@ -48,6 +48,7 @@ export interface Miss {
   closest?: { request: string; recording: string; how: string };
   /** The message of the ERR the client got. */
   message: string;
+  /** When it happened. */
   at: Date;
 }
 

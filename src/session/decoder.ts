@@ -71,6 +71,7 @@ export type Phase =
 
 /** One decoded packet with the context needed to understand it. */
 export interface DecodedPacket {
+  /** Who sent it. */
   direction: Direction;
   /** Sequence id of the (first frame of the) packet. */
   sequenceId: number;
@@ -146,6 +147,7 @@ export class SessionDecoder {
   #authPlugin = "";
   #options: SessionDecoderOptions;
 
+  /** A decoder for a new connection, expecting the greeting. */
   constructor(options: SessionDecoderOptions = {}) {
     this.#options = options;
   }

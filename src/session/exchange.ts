@@ -47,10 +47,13 @@ export type ResponseStage =
  * {@link StatementInfo} COM_STMT_EXECUTE decoding needs, plus what the response needs.
  */
 export interface PreparedStatement extends StatementInfo {
+  /** The server's statement id. */
   id: number;
   /** The SQL it was prepared from. */
   sql: string;
+  /** How many `?` parameters it has. */
   parameterCount: number;
+  /** How many result columns its prepare announced. */
   columnCount: number;
   /** Parameter definitions sent with COM_STMT_PREPARE_OK. */
   parameters: ColumnDefinition[];
@@ -69,7 +72,9 @@ export interface Exchange {
    * the callback that delivered the command.
    */
   command: Command;
+  /** The kind of response the command gets. */
   shape: ResponseShape;
+  /** Where the response is now. */
   stage: ResponseStage;
   /** The statement a COM_STMT_EXECUTE, FETCH or PREPARE is about. */
   statement?: PreparedStatement;
