@@ -62,11 +62,15 @@ export interface CassetteOptions {
   /** When recording: `--redact` rules (`column:REGEX`, `query:REGEX`). */
   redact?: (string | RedactRule)[];
   /**
-   * The key for redaction pseudonyms. Give the same key when recording and replaying, and
-   * statements carrying redacted values match exactly (without it they match by shape).
+   * The key for redaction pseudonyms (any fixed string). With the same key when recording and
+   * replaying, statements carrying redacted values match exactly; recording with `query:` rules
+   * requires it, since without it those statements could never match again.
    */
   redactKey?: string;
-  /** More options for replaying (`users`, `approximate`, `repeat`, `speed`, ...). */
+  /**
+   * More options for replaying (`users`, `repeat`, `speed`, ...). `approximate` is off here
+   * (values must match; the replay default is on).
+   */
   replay?: Omit<ReplayOptions, "listen" | "strict" | "redactKey" | "logger" | "fallback">;
   /** How long to wait for the real server to accept a TCP connection (ms, default 5000). */
   connectTimeoutMs?: number;
@@ -136,6 +140,17 @@ export async function cassette(path: string, options: CassetteOptions = {}): Pro
         `Record it first (mode "once" or "record", or ${MODE_VARIABLE}=record) against a server ` +
         `(${SERVER_VARIABLE}, now ${describeServer(server)})`,
     );
+  }
+  if ((mode === "record" || mode === "new") && options.redactKey === undefined) {
+    const rule = options.redact?.map((r) => typeof r === "string" ? r : r.source)
+      .find((r) => r.startsWith("query:"));
+    if (rule !== undefined) {
+      throw new TypeError(
+        `Cannot record cassette ${path} with the redact rule ${rule} and no redactKey: the ` +
+          "statements it changes would never match again when replayed. " +
+          "Give a redactKey (any fixed string: it keys the pseudonyms)",
+      );
+    }
   }
   if (mode !== "replay") await probe(path, mode, requested, server, options);
   const listen = options.listen ?? "127.0.0.1:0";

@@ -301,3 +301,14 @@ liveTest("cassettes serve npm:mariadb and the mariadb CLI as they recorded them"
   assert.deepEqual(await session(tape, "whatever"), recorded);
   assert.equal(recorded.cli, "name\nink\ncup\npen\n");
 });
+
+Deno.test("recording a cassette with query: redact rules requires a redactKey", async () => {
+  await assert.rejects(
+    cassette("/tmp/never-written.jsonl", {
+      mode: "record",
+      redact: ["column:^email$", "query:'[^']+@[^']+'"],
+      env: quiet,
+    }),
+    /Cannot record cassette \/tmp\/never-written\.jsonl with the redact rule query:'\[\^'\]\+@\[\^'\]\+' and no redactKey: .*Give a redactKey/,
+  );
+});
