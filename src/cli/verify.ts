@@ -41,6 +41,7 @@ Options:
   --redact-key KEY       the key the recording's --redact rules used: live values get the same
                          pseudonyms (default: columns those rules hid are not compared)
   --time-factor N        how many times slower is a difference (default 10)
+  --time-floor MS        and at least this many milliseconds slower (default 50)
   --report FILE          write the report as JSON (its shape: docs/compare.md)
   --json                 print the report as JSON instead of text
   --progress             show a progress line on stderr (default: when stderr is a terminal)
@@ -124,6 +125,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
     "server-public-key": { type: "string" },
     "redact-key": { type: "string" },
     "time-factor": { type: "string" },
+    "time-floor": { type: "string" },
     report: { type: "string" },
     json: { type: "boolean", default: false },
     progress: { type: "boolean", default: false },
@@ -163,6 +165,12 @@ export async function verifyCommand(args: string[]): Promise<number> {
       `Option --time-factor needs a number above 1, got "${values["time-factor"]}"`,
     );
   }
+  const timeFloorMs = values["time-floor"] === undefined ? undefined : Number(values["time-floor"]);
+  if (timeFloorMs !== undefined && !(timeFloorMs >= 0)) {
+    throw new UsageError(
+      `Option --time-floor needs a number of milliseconds, got "${values["time-floor"]}"`,
+    );
+  }
   const ignore = await noiseRules(values.ignore, values.noise);
   let serverPublicKey: string | undefined;
   if (values["server-public-key"] !== undefined) {
@@ -185,6 +193,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
     serverPublicKey,
     redactKey: values["redact-key"],
     timeFactor,
+    timeFloorMs,
     onProgress: (state) => progress.update(state),
     onWarning: (warning) => console.error(`verify: ${warning}`),
   });

@@ -76,9 +76,15 @@ export interface CompareOptions {
   ordered?: boolean;
   /** How many times slower counts as a difference; default 10. */
   timeFactor?: number;
-  /** Slowdowns smaller than this (microseconds) are never reported; default 1000. */
+  /** Slowdowns smaller than this (microseconds) are never reported; default 50 ms. */
   timeFloorUs?: number;
 }
+
+/**
+ * Slowdowns under this many milliseconds are never a difference: a query recorded at 0.2 ms
+ * that takes 3 ms on a busy CI machine is scheduling noise, not a regression.
+ */
+export const DEFAULT_TIME_FLOOR_MS = 50;
 
 const FLAG_NAMES = Object.entries(ColumnFlag).map(([name, bit]) =>
   [name.replace(/_FLAG$/, ""), bit] as const
@@ -209,7 +215,7 @@ export function compareCommands(
     const rt = recorded.command.us?.[1];
     const lt = live.command.us?.[1];
     const factor = options.timeFactor ?? 10;
-    const floor = options.timeFloorUs ?? 1000;
+    const floor = options.timeFloorUs ?? DEFAULT_TIME_FLOOR_MS * 1000;
     if (
       rt !== undefined && lt !== undefined && lt >= factor * Math.max(rt, 1) && lt - rt >= floor
     ) {

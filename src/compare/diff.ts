@@ -6,6 +6,7 @@
  * @module
  */
 
+import { DEFAULT_TIME_FLOOR_MS } from "./compare.ts";
 import { loadRecording } from "../record/reader.ts";
 import { loadMatchTarget, MatchedConnection } from "./matched.ts";
 import type { NoiseRule } from "./noise.ts";
@@ -20,7 +21,7 @@ export interface DiffOptions {
   ordered?: boolean;
   /** How many times slower (the second recording than the first) is a difference; default 10. */
   timeFactor?: number;
-  /** Slowdowns below this many milliseconds are never reported; default 1. */
+  /** Slowdowns below this many milliseconds are never reported; default 50. */
   timeFloorMs?: number;
   /** Called for each command that differs. */
   onDifference?: (example: Example) => void;
@@ -58,7 +59,7 @@ export async function diffRecordings(
     noise,
     ordered: options.ordered,
     timeFactor: options.timeFactor,
-    timeFloorUs: (options.timeFloorMs ?? 1) * 1000,
+    timeFloorUs: (options.timeFloorMs ?? DEFAULT_TIME_FLOOR_MS) * 1000,
   };
   const connections = [...second.connections.values()].sort((x, y) => x.conn - y.conn);
   for (const connection of connections) {

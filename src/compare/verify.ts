@@ -9,7 +9,7 @@ import { formatEndpoint, parseEndpoint } from "../net/endpoint.ts";
 import { loadRecording, type Recording } from "../record/reader.ts";
 import { createRedactor } from "../record/redact.ts";
 import type { Redactor } from "../record/assemble.ts";
-import { compareCommands, type Difference } from "./compare.ts";
+import { compareCommands, DEFAULT_TIME_FLOOR_MS, type Difference } from "./compare.ts";
 import { type DriveOptions, driveRecording } from "./drive.ts";
 import { formatReport } from "./format.ts";
 import { Noise, type NoiseRule, parseNoiseRule } from "./noise.ts";
@@ -24,7 +24,7 @@ export interface VerifyOptions extends Omit<DriveOptions, "redactor"> {
   ordered?: boolean;
   /** How many times slower counts as a difference; default 10. */
   timeFactor?: number;
-  /** Slowdowns below this many milliseconds are never reported; default 1. */
+  /** Slowdowns below this many milliseconds are never reported; default 50. */
   timeFloorMs?: number;
   /**
    * The key the recording's `--redact` rules used (`record --redact-key`): live values then get
@@ -106,7 +106,7 @@ export async function verify(path: string, options: VerifyOptions): Promise<Comp
     noise,
     ordered: options.ordered,
     timeFactor: options.timeFactor,
-    timeFloorUs: (options.timeFloorMs ?? 1) * 1000,
+    timeFloorUs: (options.timeFloorMs ?? DEFAULT_TIME_FLOOR_MS) * 1000,
   };
   const progress = () =>
     options.onProgress?.({
@@ -121,6 +121,10 @@ export async function verify(path: string, options: VerifyOptions): Promise<Comp
       if (event.event === "opened") {
         builder.opened();
         if (event.connectionId !== undefined) liveIds.set(event.conn, event.connectionId);
+      } else if (event.event === "not-driven") {
+        if (event.reason?.startsWith("it was not decoded")) {
+          builder.warn(`Connection ${event.conn} was not verified: ${event.reason}`);
+        }
       } else if (event.event === "failed" || event.event === "lost") {
         builder.failed(
           event.conn,

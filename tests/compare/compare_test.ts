@@ -193,15 +193,23 @@ Deno.test("compareCommands(): affected rows, insert id, info and warnings", () =
   assert.deepEqual(warned.map((d) => d.category), ["warnings"]);
 });
 
-Deno.test("compareCommands(): time only when 10x slower and at least 1 ms slower", () => {
+Deno.test("compareCommands(): time only when 10x slower and at least 50 ms slower", () => {
   const slow = (us: number) => side(SELECT, result(), [us, us]);
-  assert.deepEqual(compareCommands(slow(50), slow(600), { noise: none }), [], "under the floor");
-  assert.deepEqual(compareCommands(slow(1000), slow(9000), { noise: none }), [], "only 9x");
-  const found = compareCommands(slow(1000), slow(12_000), { noise: none });
-  assert.deepEqual(found.map((d) => d.category), ["time"]);
-  assert.match(found[0].message, /live took 12.0 ms, recorded 1.00 ms \(12x slower\)/);
   assert.deepEqual(
-    compareCommands(slow(1000), slow(12_000), { noise: new Noise([parseNoiseRule("field:time")]) }),
+    compareCommands(slow(200), slow(30_000), { noise: none }),
+    [],
+    "under the floor",
+  );
+  assert.deepEqual(compareCommands(slow(10_000), slow(90_000), { noise: none }), [], "only 9x");
+  const found = compareCommands(slow(10_000), slow(120_000), { noise: none });
+  assert.deepEqual(found.map((d) => d.category), ["time"]);
+  assert.match(found[0].message, /live took 120.0 ms, recorded 10.0 ms \(12x slower\)/);
+  const floored = compareCommands(slow(50), slow(600), { noise: none, timeFloorUs: 500 });
+  assert.deepEqual(floored.map((d) => d.category), ["time"], "a lower floor set by the user");
+  assert.deepEqual(
+    compareCommands(slow(10_000), slow(120_000), {
+      noise: new Noise([parseNoiseRule("field:time")]),
+    }),
     [],
   );
 });

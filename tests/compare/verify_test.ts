@@ -211,3 +211,65 @@ liveTest("verify(): noise rules silence exactly what they name", async (db) => {
   assert.deepEqual(found(byShape), {});
   assert.equal(byShape.tally.ignored, 3);
 });
+
+liveTest("verify() logs in with ed25519 over TLS (verify-ca) as well", async (db) => {
+  const credential = db.users.ed25519;
+  if (!credential || !db.tls) throw new Error("the test server has no ed25519 user or no TLS");
+  const path = await recorded(db);
+  await db.sql(SETUP);
+  const report = await verify(path, {
+    server: `127.0.0.1:${db.port}`,
+    user: credential.user,
+    password: credential.password,
+    tls: { mode: "verify-ca", caFile: db.tls.ca },
+  });
+  assert.deepEqual(report.errors, []);
+  assert.equal(report.exitCode, 0, JSON.stringify(found(report)));
+  assert.ok(report.tally.compared > 5);
+});
+
+liveTest("verify() keeps the order between connections that the recording shows", async (db) => {
+  const dir = await Deno.makeTempDir({ prefix: "verify-test-" });
+  try {
+    await db.sql(SETUP);
+    const out = join(dir, "two.jsonl");
+    await using recorder = await record({
+      listen: "127.0.0.1:0",
+      server: `127.0.0.1:${db.port}`,
+      out,
+    });
+    const options = {
+      host: "127.0.0.1",
+      port: recorder.port,
+      user: db.users.native.user,
+      password: db.users.native.password,
+      database: DATABASE,
+    };
+    const writer = await mysql.createConnection(options);
+    const reader = await mysql.createConnection(options);
+    // The reader sees each write of the other connection, in between.
+    await writer.query("UPDATE items SET qty = 100 WHERE id = 1");
+    await reader.query("SELECT qty FROM items WHERE id = 1");
+    await writer.query("UPDATE items SET qty = 200 WHERE id = 1");
+    await reader.query("SELECT qty FROM items WHERE id = 1 AND 1 = 1");
+    await writer.end();
+    await reader.end();
+    await recorder.close();
+    const run = async (concurrency?: number) => {
+      await db.sql(SETUP);
+      return await verify(out, {
+        server: `127.0.0.1:${db.port}`,
+        user: db.users.native.user,
+        password: db.users.native.password,
+        concurrency,
+      });
+    };
+    const paced = await run();
+    assert.deepEqual(found(paced), {}, "the reads see the writes they saw when recorded");
+    // One connection after the other: the reader runs after both writes and sees 200 twice.
+    const serial = found(await run(1));
+    assert.deepEqual(serial, { "SELECT qty FROM items WHERE id = 1": ["row-values"] });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
