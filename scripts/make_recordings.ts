@@ -70,6 +70,7 @@ async function makeRecording(
       out: path,
       overwrite: true,
       redact: recording.redact,
+      redactKey: recording.redactKey,
     });
     const log = (line: string) => {
       if (line !== "") console.log(line.replace(/^/gm, `  ${recording.name}| `));

@@ -35,6 +35,11 @@ export interface RecordingSpec {
   otherLogins?: Record<string, Login>;
   /** `--redact` rules it is recorded with. */
   redact?: string[];
+  /**
+   * The key of its pseudonyms: fixed, so recording it again gives the same ones (the data is
+   * made up; nothing here is secret).
+   */
+  redactKey?: string;
   /** Needs the auth_ed25519 plugin. */
   ed25519?: boolean;
   /** Needs these programs (besides mariadbd and the mariadb CLI). */
@@ -146,6 +151,7 @@ export const RECORDINGS: readonly RecordingSpec[] = [
     setup: `${shopSchema()}\n${user(SHOP_LOGIN, "SELECT, INSERT, UPDATE ON shop.*")}`,
     login: SHOP_LOGIN,
     redact: ["column:^email$", "query:'[^'@]+@[^']+'"],
+    redactKey: "mysql-proxy-demo",
   },
   {
     name: "mysql2-types",
