@@ -12,6 +12,21 @@
 /** Bytes read per `read` call; large enough that a 20 MB blob is not thousands of reads. */
 export const RELAY_BUFFER_SIZE = 256 * 1024;
 
+/**
+ * What the relay reads from and writes to: a `Deno.Conn`, or anything shaped like one (a TLS
+ * session terminated by the proxy, a connection slowed down by an injected fault).
+ */
+export interface ByteStream {
+  /** Reads into `buffer`; `null` at end of stream. */
+  read(buffer: Uint8Array): Promise<number | null>;
+  /** Writes some of `bytes` and says how many. */
+  write(bytes: Uint8Array): Promise<number>;
+  /** Ends the writing half (TCP FIN), keeping the reading half open. */
+  closeWrite(): Promise<void>;
+  /** Closes both halves now. */
+  close(): void;
+}
+
 /** How a relay direction ended. */
 export type PumpEnd =
   | { kind: "eof" }
@@ -35,7 +50,7 @@ export interface PumpOptions {
 }
 
 /** Writes all of `bytes`; `Deno.Conn.write` may write less than asked. */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(conn: ByteStream, bytes: Uint8Array): Promise<void> {
   let written = await conn.write(bytes);
   while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
@@ -45,8 +60,8 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
  * the end too. Never throws: the outcome is the returned {@link PumpEnd}.
  */
 export async function pump(
-  from: Deno.Conn,
-  to: Deno.Conn,
+  from: ByteStream,
+  to: ByteStream,
   options: PumpOptions = {},
 ): Promise<PumpEnd> {
   const buffer = options.buffer ?? new Uint8Array(RELAY_BUFFER_SIZE);
@@ -91,7 +106,7 @@ export function isClosedResource(error: unknown): boolean {
 }
 
 /** Closes a connection, ignoring "already closed". */
-export function closeQuietly(conn: Deno.Conn): void {
+export function closeQuietly(conn: ByteStream): void {
   try {
     conn.close();
   } catch {
