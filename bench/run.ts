@@ -29,7 +29,7 @@ import {
 const USAGE = `Usage: deno task bench [options]
 
   --targets LIST      comma-separated, in round order (default direct,haproxy,haproxy-1t,proxy,
-                      record,replay; also: relay, bench/relay.ts, a bare Deno read/write loop
+                      record,replay,compare; also: relay, bench/relay.ts, a bare Deno read/write loop
                       without decoding)
   --workloads LIST    sysbench scripts (default oltp_point_select,oltp_read_only)
   --rounds N          measurements per target and workload, order rotated each round (default 3)
@@ -95,7 +95,9 @@ function parseOptions(args: string[]): Options | undefined {
   });
   if (values.help) return undefined;
   const quick = values.quick === true;
-  const names = (values.targets ?? "direct,haproxy,haproxy-1t,proxy,record,replay").split(",");
+  const names = (values.targets ?? "direct,haproxy,haproxy-1t,proxy,record,replay,compare").split(
+    ",",
+  );
   const targets = names.map((name) => {
     const target = TARGETS.find((t) => t.name === name.trim());
     if (!target) {

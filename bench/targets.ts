@@ -98,6 +98,11 @@ export const TARGETS: readonly Target[] = [
     start: (context) => startReplay(context),
   },
   {
+    name: "compare",
+    reference: false,
+    start: (context) => startCompare(context),
+  },
+  {
     name: "relay",
     reference: false,
     start: (context) =>
@@ -186,14 +191,13 @@ async function startCommand(name: string, context: TargetContext): Promise<Runni
 }
 
 /**
- * Records every workload for one measurement's length through `record`, then serves that recording
- * with `replay` (no path to MariaDB). Queries beyond what was recorded (a faster run, the warmup,
- * later rounds) are served as repeats of recorded ones, as docs/matching.md describes.
+ * Records every workload for one measurement's length through `record` against MariaDB, into the
+ * run's temp dir, and says where the recording is.
  */
-async function startReplay(context: TargetContext): Promise<RunningTarget> {
-  if (!context.sysbench) throw new Error("Cannot start replay: no sysbench settings to record");
-  const recording = join(context.tempDir, "replay-source.jsonl");
-  const recorder = await startCommand("replay-recorder", {
+async function recordWorkloads(context: TargetContext, file: string): Promise<string> {
+  if (!context.sysbench) throw new Error("Cannot record: no sysbench settings");
+  const recording = join(context.tempDir, file);
+  const recorder = await startCommand(`${file}-recorder`, {
     ...context,
     proxyCommand: [
       Deno.execPath(),
@@ -211,6 +215,16 @@ async function startReplay(context: TargetContext): Promise<RunningTarget> {
   } finally {
     await recorder.stop();
   }
+  return recording;
+}
+
+/**
+ * Serves a recording of the same workloads with `replay` (no path to MariaDB). Queries beyond
+ * what was recorded (a faster run, the warmup, later rounds) are served as repeats of recorded
+ * ones, as docs/matching.md describes.
+ */
+async function startReplay(context: TargetContext): Promise<RunningTarget> {
+  const recording = await recordWorkloads(context, "replay-source.jsonl");
   return await startCommand("replay", {
     ...context,
     proxyCommand: [
@@ -219,6 +233,26 @@ async function startReplay(context: TargetContext): Promise<RunningTarget> {
       join(BENCH_DIR, "..", "mod.ts"),
       ..."replay --quiet --listen 127.0.0.1:{listen_port}".split(" "),
       recording,
+    ],
+  });
+}
+
+/**
+ * The proxy comparing every answer with a recording of the same workloads (`proxy --compare`):
+ * what checking live traffic costs the application.
+ */
+async function startCompare(context: TargetContext): Promise<RunningTarget> {
+  const recording = await recordWorkloads(context, "compare-source.jsonl");
+  return await startCommand("compare", {
+    ...context,
+    proxyCommand: [
+      ...context.proxyCommand,
+      // sysbench's random ids make most answers differ from the matched recorded ones: ignoring
+      // the values keeps the log quiet; decoding, matching and comparing still run per query.
+      "--compare",
+      recording,
+      "--ignore",
+      "column:/./",
     ],
   });
 }
