@@ -257,7 +257,7 @@ export function formatReport(
   }
   for (const { goal, reference, ratio, met } of checkGoals(measurements)) {
     lines.push(
-      `goal: ${goal.subject} >= ${goal.min.toFixed(1)}x ${reference} on ${goal.workload}: ` +
+      `goal: ${goal.subject} >= ${goal.min}x ${reference} on ${goal.workload}: ` +
         `${ratio.toFixed(3)}x, ${met ? "met" : "NOT met"}`,
     );
   }
