@@ -8,10 +8,7 @@
 import { startProxy } from "../net/proxy.ts";
 import { formatEndpoint } from "../net/endpoint.ts";
 import { createSessionTap } from "../session/tap.ts";
-import { loadMatchTarget } from "../compare/matched.ts";
-import { compareTap } from "../compare/proxy_compare.ts";
-import { ReportBuilder } from "../compare/report.ts";
-import { noiseOf } from "../compare/verify.ts";
+import { startOffThreadCompare } from "../compare/offthread.ts";
 import { announce, type ProxySettings } from "./proxy.ts";
 import { untilSignal } from "./signals.ts";
 import { emitReport, noiseRules } from "./verify.ts";
@@ -37,21 +34,12 @@ export async function proxyCompare(
   },
 ): Promise<number> {
   const { logger, out, onPacket } = settings;
-  const noise = noiseOf(await noiseRules(values.ignore, values.noise));
-  const target = await loadMatchTarget(values.compare, {
-    onWarning: (warning) => logger.log("warn", "recording-warning", warning),
-  });
-  const builder = new ReportBuilder({
-    mode: "proxy-compare",
+  // Decoding, matching and comparing run in a worker: the relay only hands it copies.
+  const compare = await startOffThreadCompare({
     recording: values.compare,
     against: formatEndpoint(settings.server),
-    noise: noise.rules.map((r) => r.source),
+    noise: await noiseRules(values.ignore, values.noise),
     ordered: values.ordered,
-  });
-  const compare = compareTap({
-    target,
-    builder,
-    compare: { noise, ordered: values.ordered },
     logger,
   });
   const proxy = await startProxy({
@@ -82,12 +70,17 @@ export async function proxyCompare(
       };
     },
   });
-  const stopped = untilSignal(proxy, logger);
-  announce(settings, formatEndpoint(proxy.endpoint));
-  await stopped;
-  await compare.settled();
-  out.flush();
-  const report = builder.finish();
+  let report;
+  try {
+    const stopped = untilSignal(proxy, logger);
+    announce(settings, formatEndpoint(proxy.endpoint));
+    await stopped;
+    out.flush();
+    report = await compare.finish();
+  } catch (error) {
+    compare.terminate();
+    throw error;
+  }
   await emitReport(report, { json: values.json, quiet: values.quiet, report: values.report });
   return report.exitCode === 4 ? 4 : 0;
 }

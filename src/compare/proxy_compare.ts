@@ -26,6 +26,14 @@ export interface CompareTapOptions {
   logger?: Logger;
   /** Called for each command that differs, as it happens. */
   onDifference?: (example: Example) => void;
+  /**
+   * Decode and compare during the tap's calls, keeping no copy of the chunks: for a thread of
+   * its own (the comparing worker), where nothing else waits. Default: after the relay, in
+   * macrotasks of their own.
+   */
+  inline?: boolean;
+  /** The clock, in microseconds (default: this thread's, from when the tap was made). */
+  now?: () => number;
 }
 
 /** A tap factory for `startProxy`, plus a way to wait until every comparison ran. */
@@ -47,7 +55,7 @@ export interface CompareTap {
 export function compareTap(options: CompareTapOptions): CompareTap {
   const columns = new LiveColumns();
   const origin = performance.now();
-  const now = () => Math.round((performance.now() - origin) * 1000);
+  const now = options.now ?? (() => Math.round((performance.now() - origin) * 1000));
   const work: (() => void)[] = [];
   let scheduled = false;
   const idle: (() => void)[] = [];
@@ -65,7 +73,7 @@ export function compareTap(options: CompareTapOptions): CompareTap {
       setTimeout(drain, 0);
     }
   };
-  const enqueue = (job: () => void) => {
+  const enqueue = options.inline ? (job: () => void) => job() : (job: () => void) => {
     work.push(job);
     schedule();
   };
@@ -146,6 +154,11 @@ export function compareTap(options: CompareTapOptions): CompareTap {
       }
     };
     const queue = (client: boolean, chunk: Uint8Array) => {
+      if (options.inline) {
+        pending.push({ client, bytes: chunk });
+        run();
+        return;
+      }
       pending.push({ client, bytes: chunk.slice() });
       if (!queued) {
         queued = true;

@@ -1,0 +1,187 @@
+/**
+ * `proxy --compare` with the comparing done in a worker: the relay thread only copies each chunk
+ * into a batch (and follows the protocol state cheaply, for its own log lines), so decoding,
+ * matching and comparing never make the relay's next read wait. Batches go to the worker at most
+ * every {@link FLUSH_MS} or every {@link FLUSH_BYTES}, one transfer each.
+ *
+ * @module
+ */
+
+import type { LogFields, Logger, LogLevel } from "../log.ts";
+import type { NoiseRule } from "./noise.ts";
+import type { CompareReport } from "./report.ts";
+import { type ConnectionInfo, type ConnectionTap, createSessionTap } from "../session/tap.ts";
+
+/** Kinds of batch items. */
+export const ItemKind = { Open: 0, Client: 1, Server: 2, Close: 3 } as const;
+
+/**
+ * One event of a batch: kind, connection id, what happened, and when the relay saw it (its
+ * `performance.now()`, so the worker's timings are the relay's, not the batch's). Chunk items
+ * point into the batch's bytes.
+ */
+export type BatchItem =
+  | [typeof ItemKind.Open, number, ConnectionInfo, number]
+  | [typeof ItemKind.Client | typeof ItemKind.Server, number, number, number, number]
+  | [typeof ItemKind.Close, number, string, { client: number; server: number }, number];
+
+/** Messages to the worker. */
+export type WorkerRequest =
+  | { type: "init"; recording: string; against: string; noise: NoiseRule[]; ordered: boolean }
+  | { type: "batch"; items: BatchItem[]; bytes: ArrayBuffer }
+  | { type: "finish" };
+
+/** Messages from the worker. */
+export type WorkerResponse =
+  | { type: "ready" }
+  | { type: "failed"; message: string }
+  | { type: "log"; level: LogLevel; event: string; message: string; fields?: LogFields }
+  | { type: "report"; report: CompareReport };
+
+/** Longest a chunk waits before it is sent to the worker. */
+export const FLUSH_MS = 2;
+/** A batch this large is sent at once. */
+export const FLUSH_BYTES = 256 * 1024;
+
+/** Options of {@link startOffThreadCompare}. */
+export interface OffThreadCompareOptions {
+  /** The recording to compare with. */
+  recording: string;
+  /** The server the proxy relays to, for the report. */
+  against: string;
+  noise: NoiseRule[];
+  ordered: boolean;
+  /** Where the worker's log lines (differences, warnings) go. */
+  logger: Logger;
+}
+
+/** The relay's side of a comparing worker. */
+export interface OffThreadCompare {
+  /** A tap factory for `startProxy`. */
+  tap(info: ConnectionInfo): ConnectionTap;
+  /** Sends what is left, waits for every comparison and resolves to the report; ends the worker. */
+  finish(): Promise<CompareReport>;
+  /** Ends the worker now. */
+  terminate(): void;
+}
+
+/**
+ * Starts the comparing worker and resolves once it has loaded the recording.
+ *
+ * @example
+ * ```ts ignore
+ * const compare = await startOffThreadCompare({ recording, against, noise: [], ordered: false, logger });
+ * await using proxy = await startProxy({ listen, server, logger, tap: compare.tap });
+ * ```
+ */
+export async function startOffThreadCompare(
+  options: OffThreadCompareOptions,
+): Promise<OffThreadCompare> {
+  const worker = new Worker(new URL("./compare_worker.ts", import.meta.url), { type: "module" });
+  let onReport: ((report: CompareReport) => void) | undefined;
+  let onFailure: ((error: Error) => void) | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    onFailure = reject;
+    worker.onmessage = (event: MessageEvent<WorkerResponse>) => {
+      const message = event.data;
+      if (message.type === "log") {
+        options.logger.log(message.level, message.event, message.message, message.fields);
+      } else if (message.type === "ready") {
+        resolve();
+      } else if (message.type === "report") {
+        onReport?.(message.report);
+      } else if (message.type === "failed") {
+        onFailure?.(new Error(`Cannot compare: ${message.message}`));
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      onFailure?.(new Error(`The comparing worker failed: ${event.message}`));
+    };
+  });
+  const request = (message: WorkerRequest, transfer: Transferable[] = []) =>
+    worker.postMessage(message, transfer);
+  request({
+    type: "init",
+    recording: options.recording,
+    against: options.against,
+    noise: options.noise,
+    ordered: options.ordered,
+  });
+  try {
+    await ready;
+  } catch (error) {
+    worker.terminate();
+    throw error;
+  }
+
+  let items: BatchItem[] = [];
+  let bytes = new Uint8Array(FLUSH_BYTES);
+  let used = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (items.length === 0) return;
+    const buffer = bytes.buffer.slice(0, used);
+    request({ type: "batch", items, bytes: buffer }, [buffer]);
+    items = [];
+    used = 0;
+  };
+  const later = () => {
+    if (timer === undefined) timer = setTimeout(flush, FLUSH_MS);
+  };
+  const chunk =
+    (kind: typeof ItemKind.Client | typeof ItemKind.Server, id: number) => (data: Uint8Array) => {
+      if (used + data.length > bytes.length) {
+        flush();
+        if (data.length > bytes.length) bytes = new Uint8Array(data.length);
+      }
+      bytes.set(data, used);
+      items.push([kind, id, used, used + data.length, performance.now()]);
+      used += data.length;
+      if (used >= FLUSH_BYTES) flush();
+      else later();
+    };
+
+  return {
+    tap(info) {
+      items.push([ItemKind.Open, info.id, info, performance.now()]);
+      later();
+      // Command counts for the proxy's own log lines, from the cheap state-only decoder.
+      const counter = createSessionTap();
+      const toClient = chunk(ItemKind.Server, info.id);
+      const toServer = chunk(ItemKind.Client, info.id);
+      return {
+        client(data) {
+          counter.client(data);
+          toServer(data);
+        },
+        server(data) {
+          counter.server(data);
+          toClient(data);
+        },
+        get commands() {
+          return counter.commands;
+        },
+        close(reason, counts) {
+          items.push([ItemKind.Close, info.id, reason, counts, performance.now()]);
+          later();
+        },
+      };
+    },
+    finish() {
+      flush();
+      const report = new Promise<CompareReport>((resolve, reject) => {
+        onReport = resolve;
+        onFailure = reject;
+      });
+      request({ type: "finish" });
+      return report.finally(() => worker.terminate());
+    },
+    terminate() {
+      if (timer !== undefined) clearTimeout(timer);
+      worker.terminate();
+    },
+  };
+}
