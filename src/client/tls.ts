@@ -6,7 +6,7 @@
  * @module
  */
 
-import { nodeStartTls } from "./node_tls.ts";
+import { nodeStartTls } from "../net/node_tls.ts";
 
 /**
  * How a client uses TLS, as MySQL's `--ssl-mode`:

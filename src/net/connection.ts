@@ -6,20 +6,21 @@
  */
 
 import { connect, type Endpoint, formatEndpoint } from "./endpoint.ts";
-import { closeQuietly, isClosedResource, pump, type PumpEnd, writeAll } from "./relay.ts";
+import { type ByteStream, closeQuietly, pump, type PumpEnd, writeAll } from "./relay.ts";
+import { negotiate, type ProxyTls, serverHostname } from "./handshake.ts";
 import type { Logger } from "../log.ts";
 import type { ConnectionInfo, ConnectionTap } from "../session/tap.ts";
-import { PacketFramer } from "../protocol/framing.ts";
-import { clearGreetingCapabilities } from "../protocol/handshake.ts";
 import { serializeErr } from "../protocol/generic.ts";
 import { Capability } from "../protocol/constants.ts";
 import { framePacket } from "../protocol/writer.ts";
 
 /**
- * Capabilities the proxy clears in the server greeting, so clients neither start TLS nor
- * compression, which the relay cannot decode yet.
+ * Capabilities the proxy clears in the server greeting, so clients do not use what it cannot
+ * decode: TLS it does not terminate, and zstd compression (MySQL 8.0.18+; no client or server
+ * here speaks it to test against). zlib compression (CLIENT_COMPRESS) is decoded: see
+ * `src/protocol/compression.ts`.
  */
-export const UNSUPPORTED_CAPABILITIES = Capability.CLIENT_SSL | Capability.CLIENT_COMPRESS |
+export const UNSUPPORTED_CAPABILITIES = Capability.CLIENT_SSL |
   Capability.CLIENT_ZSTD_COMPRESSION_ALGORITHM;
 
 /** Options of {@link handleConnection}. */
@@ -29,6 +30,8 @@ export interface ConnectionOptions {
   logger: Logger;
   tap?: (info: ConnectionInfo) => ConnectionTap;
   connectTimeoutMs: number;
+  /** TLS towards the client and the server (see `src/net/handshake.ts`); default none. */
+  tls?: ProxyTls;
 }
 
 /** A connection being served. */
@@ -42,6 +45,8 @@ export interface ConnectionHandle {
 /** Serves one accepted client connection. */
 export function handleConnection(client: Deno.Conn, options: ConnectionOptions): ConnectionHandle {
   let upstream: Deno.Conn | undefined;
+  // The plaintext streams the handshake ends with (TLS sessions over the sockets, or them).
+  let streams: { client: ByteStream; server: ByteStream } | undefined;
   let closed = false;
   const abort = new AbortController();
   const close = () => {
@@ -50,6 +55,10 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
     abort.abort(new Deno.errors.Interrupted("proxy is closing"));
     closeQuietly(client);
     if (upstream) closeQuietly(upstream);
+    if (streams) {
+      closeQuietly(streams.client);
+      closeQuietly(streams.server);
+    }
   };
   const done = serve().catch((error) => {
     options.logger.log("error", "connection-failed", `Connection failed: ${describeError(error)}`, {
@@ -95,15 +104,30 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
     const tap = guardTap(options.tap?.(info), logger, id);
     let fromClient = 0;
     let fromServer = 0;
-    const greeting = await relayGreeting(upstream, client, tap.server);
+    // --- handshake phase (src/net/handshake.ts): greeting, TLS, login renumbering ---
+    const phase = await negotiate(client, upstream, {
+      id,
+      logger,
+      tap,
+      unsupported: UNSUPPORTED_CAPABILITIES,
+      tls: options.tls ?? { serverHostname: serverHostname(options.server) },
+    });
+    fromServer += phase.bytes.server;
+    fromClient += phase.bytes.client;
+    if (phase.kind === "ok") streams = { client: phase.client, server: phase.server };
+    if (closed && streams) {
+      // The proxy closed while the handshake ran: the streams it made are closed now.
+      closeQuietly(streams.client);
+      closeQuietly(streams.server);
+    }
+    // --- end of the handshake phase: `streams` carry plaintext both ways ---
     let ends: PumpEnd[];
-    if (greeting.kind === "ok") {
-      fromServer += greeting.bytes;
-      const serverToClient = pump(upstream, client, {
+    if (phase.kind === "ok") {
+      const serverToClient = pump(phase.server, phase.client, {
         onChunk: tap.server,
         onBytes: (n) => fromServer += n,
       });
-      const clientToServer = pump(client, upstream, {
+      const clientToServer = pump(phase.client, phase.server, {
         onChunk: tap.client,
         onBytes: (n) => fromClient += n,
       });
@@ -117,7 +141,7 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
         serverToClient.then(stopOnError),
       ]);
     } else {
-      ends = [greeting.end];
+      ends = [phase.end];
     }
     const seconds = (performance.now() - started) / 1000;
     const reason = closeReason(ends, closed);
@@ -139,64 +163,6 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
       },
     );
   }
-}
-
-type GreetingResult = { kind: "ok"; bytes: number } | { kind: "ended"; end: PumpEnd };
-
-/**
- * Reads the server's first packet whole, clears the capabilities the proxy cannot serve, and
- * forwards it. The greeting is small and sent before the client says anything, so holding it
- * back until complete costs nothing.
- */
-async function relayGreeting(
-  server: Deno.Conn,
-  client: Deno.Conn,
-  onChunk: (chunk: Uint8Array) => void,
-): Promise<GreetingResult> {
-  const framer = new PacketFramer({ maxPacketLength: 64 * 1024 });
-  const buffer = new Uint8Array(4096);
-  let pending = new Uint8Array(0);
-  let complete = false;
-  while (!complete) {
-    let count: number | null;
-    try {
-      count = await server.read(buffer);
-    } catch (error) {
-      return {
-        kind: "ended",
-        end: isClosedResource(error) ? { kind: "stopped" } : { kind: "read-error", error },
-      };
-    }
-    if (count === null) return { kind: "ended", end: { kind: "eof" } };
-    const joined = new Uint8Array(pending.length + count);
-    joined.set(pending);
-    joined.set(buffer.subarray(0, count), pending.length);
-    pending = joined;
-    try {
-      framer.push(buffer.subarray(0, count), (packet) => {
-        if (complete) return;
-        complete = true;
-        // The framer's view may be a copy; patch the bytes that will be forwarded.
-        clearGreetingCapabilities(
-          pending.subarray(4, 4 + packet.payload.length),
-          UNSUPPORTED_CAPABILITIES,
-        );
-      });
-    } catch {
-      // Not a MySQL greeting we can frame (or absurdly long): forward it as it is.
-      complete = true;
-    }
-  }
-  onChunk(pending);
-  try {
-    await writeAll(client, pending);
-  } catch (error) {
-    return {
-      kind: "ended",
-      end: isClosedResource(error) ? { kind: "stopped" } : { kind: "write-error", error },
-    };
-  }
-  return { kind: "ok", bytes: pending.length };
 }
 
 /**

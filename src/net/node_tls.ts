@@ -1,8 +1,9 @@
 /**
  * TLS through `node:tls` on an existing `Deno.Conn`, for what `Deno.startTls` cannot do: skip
- * certificate verification (MySQL's `preferred` and `required` modes encrypt without verifying)
- * and run over unix sockets. The result is again a `Deno.Conn`, so code written for Deno
- * connections (the relay, the client) uses it unchanged.
+ * certificate verification (MySQL's `preferred` and `required` modes encrypt without verifying),
+ * run over unix sockets, and be the server of a STARTTLS upgrade (`Deno.startTls` is client-side
+ * only; MySQL upgrades after the SSLRequest). The result is again a `Deno.Conn`, so code written
+ * for Deno connections (the relay, the client, the fake server) uses it unchanged.
  *
  * @module
  */
@@ -22,11 +23,21 @@ export interface NodeTlsOptions {
   ca?: string[];
 }
 
-/** A `node:stream` Duplex over a Deno connection: what `node:tls` wraps. */
-function duplexOf(conn: Deno.Conn): Duplex {
+/**
+ * A `node:stream` Duplex over a Deno connection: what `node:tls` wraps. `initial` holds bytes
+ * already read from `conn` that belong to the TLS stream (a client sends its ClientHello right
+ * behind the SSLRequest, often in the same read).
+ */
+function duplexOf(conn: Deno.Conn, initial?: Uint8Array): Duplex {
   let reading = false;
+  let pending = initial && initial.length > 0 ? initial.slice() : undefined;
   return new Duplex({
     read() {
+      if (pending) {
+        this.push(pending);
+        pending = undefined;
+        return;
+      }
       if (reading) return;
       reading = true;
       const buffer = new Uint8Array(64 * 1024);
@@ -92,6 +103,71 @@ export async function nodeStartTls(conn: Deno.Conn, options: NodeTlsOptions): Pr
   return new NodeTlsConn(socket, conn);
 }
 
+/** Options of {@link nodeAcceptTls}. */
+export interface NodeTlsServerOptions {
+  /** The certificate chain (PEM), leaf first. */
+  cert: string;
+  /** Its private key (PEM). */
+  key: string;
+  /** Bytes already read from the connection that belong to the TLS handshake. */
+  initial?: Uint8Array;
+  /** Milliseconds the client has to complete the handshake (default 10000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs the server side of a TLS handshake with `node:tls` over `conn` (a STARTTLS upgrade: the
+ * MySQL client asked for TLS with an SSLRequest) and returns the encrypted connection. Rejects
+ * when the handshake fails or the client does not complete it in time.
+ *
+ * @example
+ * ```ts ignore
+ * const secure = await nodeAcceptTls(conn, { cert, key, initial: bytesAfterSslRequest });
+ * ```
+ */
+export async function nodeAcceptTls(
+  conn: Deno.Conn,
+  options: NodeTlsServerOptions,
+): Promise<Deno.Conn> {
+  const socket = new tls.TLSSocket(duplexOf(conn, options.initial), {
+    isServer: true,
+    cert: options.cert,
+    key: options.key,
+  });
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: Error) => {
+        socket.off("secure", ok);
+        reject(error);
+      };
+      const ok = () => {
+        socket.off("error", fail);
+        resolve();
+      };
+      socket.once("secure", ok);
+      socket.once("error", fail);
+      timer = setTimeout(
+        () => fail(new Error(`the client did not complete the TLS handshake in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return new NodeTlsConn(socket, conn);
+}
+
+/** The TLS version and cipher of a connection made here (`TLSv1.3 TLS_AES_256_GCM_SHA384`). */
+export function describeTls(conn: Deno.Conn): string | undefined {
+  if (!(conn instanceof NodeTlsConn)) return undefined;
+  return conn.description;
+}
+
 /** A `Deno.Conn` over a connected `tls.TLSSocket`. */
 class NodeTlsConn implements Deno.Conn {
   #socket: tls.TLSSocket;
@@ -125,6 +201,11 @@ class NodeTlsConn implements Deno.Conn {
       this.#ended = true;
       this.#notify();
     });
+  }
+
+  /** Protocol and cipher, e.g. `TLSv1.3 TLS_AES_256_GCM_SHA384`. */
+  get description(): string {
+    return `${this.#socket.getProtocol() ?? "TLS"} ${this.#socket.getCipher()?.name ?? ""}`.trim();
   }
 
   #notify(): void {

@@ -14,6 +14,9 @@ import {
 } from "./endpoint.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { handleConnection } from "./connection.ts";
+import { type CertificateSource, loadServerCertificate } from "./certificate.ts";
+import { type ProxyTls, serverHostname } from "./handshake.ts";
+import { parseTlsMode, TlsError, type TlsMode } from "../client/tls.ts";
 import type { ConnectionInfo, ConnectionTap } from "../session/tap.ts";
 
 /** Options of {@link startProxy}. */
@@ -28,6 +31,22 @@ export interface ProxyOptions {
   tap?: (info: ConnectionInfo) => ConnectionTap;
   /** Milliseconds to wait for the server's TCP connect before answering the client with an ERR. */
   connectTimeoutMs?: number;
+  /**
+   * Terminate clients' TLS with this certificate (`"auto"`: a self-signed one made at start), so
+   * clients that want TLS get it and the traffic is still decoded. Without it the proxy clears
+   * CLIENT_SSL in the greeting (clients connect in plaintext) and answers an SSLRequest with an
+   * ERR.
+   */
+  tls?: CertificateSource;
+  /**
+   * TLS to the server, as a client's `--ssl-mode`: `off` (default), `preferred` (when the server
+   * offers it), `required`, `verify-ca`, `verify-identity`.
+   */
+  serverTls?: TlsMode;
+  /** CA certificates (PEM text) that `serverTls` `verify-ca`/`verify-identity` trust. */
+  serverCa?: string | string[];
+  /** A file of CA certificates (PEM), read at start; with {@link serverCa}, both are trusted. */
+  serverCaFile?: string;
 }
 
 /** A running proxy. */
@@ -40,6 +59,8 @@ export interface ProxyServer extends AsyncDisposable {
   readonly port: number;
   /** Connections currently open. */
   readonly activeConnections: number;
+  /** SHA-256 fingerprint of the certificate clients get with TLS; absent without `tls`. */
+  readonly tlsFingerprint?: string;
   /** Stops accepting and waits until every open connection has ended by itself. */
   drain(): Promise<void>;
   /** Stops accepting and closes every connection now. */
@@ -60,6 +81,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   const listenAt = toEndpoint(options.listen ?? "127.0.0.1:3307");
   const server = toEndpoint(options.server ?? "127.0.0.1:3306");
   const logger = options.logger ?? silentLogger;
+  const tls = await proxyTls(options, server);
   const listener = await listen(listenAt);
   const endpoint = listenerEndpoint(listener);
   const connections = new Map<number, { close(): void; done: Promise<void> }>();
@@ -85,6 +107,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         logger,
         tap: options.tap,
         connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+        tls: tls.settings,
       });
       connections.set(id, handle);
       handle.done.finally(() => connections.delete(id));
@@ -116,6 +139,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     get activeConnections() {
       return connections.size;
     },
+    ...(tls.fingerprint ? { tlsFingerprint: tls.fingerprint } : {}),
     async drain() {
       await stopAccepting();
       while (connections.size > 0) {
@@ -125,6 +149,33 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The TLS settings of every connection, certificates and CA files read once. */
+async function proxyTls(
+  options: ProxyOptions,
+  server: Endpoint,
+): Promise<{ settings: ProxyTls; fingerprint?: string }> {
+  const settings: ProxyTls = { serverHostname: serverHostname(server) };
+  let fingerprint: string | undefined;
+  if (options.tls !== undefined) {
+    const certificate = await loadServerCertificate(options.tls);
+    settings.certificate = { cert: certificate.cert, key: certificate.key };
+    fingerprint = certificate.fingerprint;
+  }
+  if (options.serverTls !== undefined) settings.serverMode = parseTlsMode(options.serverTls);
+  const ca = options.serverCa === undefined ? [] : [options.serverCa].flat();
+  if (options.serverCaFile !== undefined) {
+    try {
+      ca.push(await Deno.readTextFile(options.serverCaFile));
+    } catch (error) {
+      throw new TlsError(`Cannot read the CA file ${options.serverCaFile}: ${describe(error)}`, {
+        cause: error,
+      });
+    }
+  }
+  if (ca.length > 0) settings.serverCa = ca;
+  return fingerprint ? { settings, fingerprint } : { settings };
 }
 
 function toEndpoint(value: string | Endpoint): Endpoint {

@@ -903,6 +903,25 @@ export function clearGreetingCapabilities(payload: Uint8Array, mask: number): bo
 }
 
 /**
+ * Sets capability bits (of the lower 16) of a HandshakeV10 payload IN PLACE: the proxy offers
+ * CLIENT_SSL when it terminates TLS itself. Returns false when the payload is not a HandshakeV10.
+ *
+ * @example
+ * ```ts
+ * import { setGreetingCapabilities } from "./handshake.ts";
+ * const hello = new Uint8Array([10, 0x35, 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0x00, 0x00]);
+ * console.assert(setGreetingCapabilities(hello, 0x0800) && hello[17] === 0x08);
+ * ```
+ */
+export function setGreetingCapabilities(payload: Uint8Array, mask: number): boolean {
+  const at = greetingCapabilityOffset(payload);
+  if (at < 0 || mask > 0xffff) return false;
+  payload[at] |= mask;
+  payload[at + 1] |= mask >>> 8;
+  return true;
+}
+
+/**
  * Clears MariaDB extended capability bits (`MariaDbCapability`) of a HandshakeV10 payload IN
  * PLACE. Those bytes are only MariaDB capabilities when CLIENT_LONG_PASSWORD is clear; otherwise
  * nothing is changed. Returns false when the payload is not a HandshakeV10 long enough to hold

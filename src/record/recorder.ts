@@ -226,6 +226,7 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
     get activeConnections() {
       return proxy.activeConnections;
     },
+    ...(proxy.tlsFingerprint ? { tlsFingerprint: proxy.tlsFingerprint } : {}),
     stats,
     async drain() {
       await proxy.drain();

@@ -137,6 +137,7 @@ export class SessionDecoder {
   #context: CodecContext = { capabilities: Capability.CLIENT_PROTOCOL_41, mariadbCapabilities: 0 };
   #serverGreeting: HandshakeV10 | undefined;
   #compressAfterAuth = false;
+  #tls = false;
   #framed = true;
   /** False inside {@link track}: skip parsing what only a reader of the messages needs. */
   #full = true;
@@ -155,6 +156,11 @@ export class SessionDecoder {
   /** Whether the streams still carry plain MySQL packets (false after TLS or compression starts). */
   get framed(): boolean {
     return this.#framed;
+  }
+
+  /** Whether the client asked for TLS (sent an SSLRequest) before logging in. */
+  get tls(): boolean {
+    return this.#tls;
   }
 
   /** Where the connection is. */
@@ -313,7 +319,9 @@ export class SessionDecoder {
     const message = guard(payload, () => parseHandshakeResponse(payload));
     switch (message.kind) {
       case "ssl-request":
-        this.#goOpaque("the client started TLS, which this connection does not terminate", false);
+        // Whoever feeds this decoder sits where TLS is terminated (the proxy, a client): the
+        // HandshakeResponse that follows comes in plaintext, still in the login phase.
+        this.#tls = true;
         return message;
       case "handshake-response-41":
       case "handshake-response-320": {

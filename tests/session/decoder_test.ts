@@ -173,8 +173,9 @@ Deno.test("SessionDecoder classifies 0xFB as LOCAL INFILE only as the first pack
   assert.deepEqual((row[0].message as { values: unknown[] }).values, [null]);
 });
 
-Deno.test("SessionDecoder stops decoding after an SSLRequest: the rest is TLS", () => {
+Deno.test("SessionDecoder goes on after an SSLRequest: it is fed the plaintext where TLS ends", () => {
   const frames = readCapture(new URL("b-cli-ssl-request.txt", CAPTURES));
+  const login = readCapture(new URL(CLASSIC, CAPTURES)).filter((f) => f.connection === 1);
   const packets: string[] = [];
   const opaque: string[] = [];
   const tap = createSessionTap({
@@ -187,22 +188,38 @@ Deno.test("SessionDecoder stops decoding after an SSLRequest: the rest is TLS", 
     else tap.server(bytes);
   }
   assert.deepEqual(packets, ["handshake-v10", "ssl-request"]);
-  tap.client(hex("16 03 01 02 00 01 00 01 fc 03 03")); // a TLS ClientHello
-  assert.deepEqual(packets, ["handshake-v10", "ssl-request"], "TLS bytes are not framed");
-  assert.equal(tap.decoder.framed, false);
-  assert.match(opaque[0], /TLS/);
+  assert.equal(tap.decoder.phase, "login");
+  assert.equal(tap.decoder.tls, true);
+  // What the proxy's TLS session delivers: the HandshakeResponse, then the server's OK.
+  tap.client(frame(2, login[1].payload));
+  tap.server(frame(3, login[2].payload));
+  tap.client(frame(0, hex("03 53454c4543542031")));
+  assert.deepEqual(packets, [
+    "handshake-v10",
+    "ssl-request",
+    "handshake-response-41",
+    "ok",
+    "COM_QUERY",
+  ]);
+  assert.equal(tap.decoder.framed, true);
+  assert.deepEqual(opaque, []);
 });
 
-Deno.test("SessionDecoder stops decoding after authentication when compression was negotiated", () => {
+Deno.test("SessionDecoder goes on decoding compressed frames after authentication when both sides negotiated compression", () => {
   const h = loggedIn(CLASSIC, (greeting, response) => {
     // Set CLIENT_COMPRESS (0x20) in the server's and the client's lower capability bytes.
     const nul = greeting.indexOf(0, 1);
     greeting[nul + 1 + 4 + 8 + 1] |= 0x20;
     response[0] |= 0x20;
   });
-  assert.equal(h.tap.decoder.framed, false);
-  assert.match(h.opaque[0], /compression/);
-  assert.deepEqual(h.client(0, "aa bb cc"), [], "compressed frames are not decoded");
+  assert.equal(h.tap.decoder.compressed, true);
+  assert.equal(h.tap.decoder.framed, true);
+  assert.deepEqual(h.opaque, []);
+  const before = h.packets.length;
+  // COM_PING in a stored-raw compressed frame (7-byte header, uncompressed length 0), its OK too.
+  h.tap.client(hex("050000 00 000000 | 01000000 0e"));
+  h.tap.server(hex("0b0000 01 000000 | 07000001 00000002000000"));
+  assert.deepEqual(kinds(h.packets.slice(before)), ["COM_PING", "ok"]);
 });
 
 Deno.test("SessionDecoder decodes an ERR sent instead of the greeting", () => {
