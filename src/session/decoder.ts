@@ -742,7 +742,7 @@ export class SessionDecoder {
       default:
         return unknownPacket(
           payload,
-          `header 0x${hex(payload[0])} where OK, EOF or ERR was expected`,
+          `${hex(payload[0])} where OK, EOF or ERR was expected`,
         );
     }
   }
@@ -868,6 +868,7 @@ function placeholderColumn(): ColumnDefinition {
   };
 }
 
-function hex(byte: number): string {
-  return byte.toString(16).padStart(2, "0");
+/** `header 0x1f`, or for an empty packet (found by tests/fuzz) `no header`. */
+function hex(byte: number | undefined): string {
+  return byte === undefined ? "no header" : `header 0x${byte.toString(16).padStart(2, "0")}`;
 }
