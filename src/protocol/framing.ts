@@ -81,6 +81,8 @@ export class PacketFramer {
   #partsLength = 0;
   #firstSequenceId = 0;
   #frames = 0;
+  /** Set by {@link stop} inside a callback: the current `push` returns after that packet. */
+  #stopped = false;
 
   /** A framer with no bytes buffered yet. */
   constructor(options: PacketFramerOptions = {}) {
@@ -95,16 +97,21 @@ export class PacketFramer {
     return this.#tailStored + this.#partsStored;
   }
 
-  /** Feeds bytes; calls `onPacket` for every logical packet they complete, in order. */
-  push(chunk: Uint8Array, onPacket: (packet: Packet) => void): void {
+  /**
+   * Feeds bytes; calls `onPacket` for every logical packet they complete, in order. Returns how
+   * many bytes of `chunk` it took: all of them, unless `onPacket` called {@link stop}.
+   */
+  push(chunk: Uint8Array, onPacket: (packet: Packet) => void): number {
+    this.#stopped = false;
     let offset = 0;
     if (this.#tailLength > 0) {
       offset = this.#fillTail(chunk);
-      if (this.#tailNeed < 0 || this.#tailLength < this.#tailNeed) return;
-      const frame = concat(this.#tail, this.#tailStored);
+      if (this.#tailNeed < 0 || this.#tailLength < this.#tailNeed) return offset;
+      const frame = concatBytes(this.#tail, this.#tailStored);
       const length = this.#tailNeed - HEADER_LENGTH;
       this.#resetTail();
       this.#frame(frame[3], length, frame.subarray(HEADER_LENGTH), true, onPacket);
+      if (this.#stopped) return offset;
     }
     const end = chunk.length;
     while (end - offset >= HEADER_LENGTH) {
@@ -114,11 +121,22 @@ export class PacketFramer {
       const payload = chunk.subarray(offset + HEADER_LENGTH, offset + HEADER_LENGTH + length);
       offset += HEADER_LENGTH + length;
       this.#frame(sequenceId, length, payload, false, onPacket);
+      if (this.#stopped) return offset;
     }
     if (offset < end) {
       this.#resetTail();
       this.#fillTail(chunk.subarray(offset));
     }
+    return end;
+  }
+
+  /**
+   * Called from inside `onPacket`: the current {@link push} returns right after this packet,
+   * without buffering the rest of its chunk, for a caller whose stream changes form there (the
+   * compressed protocol starts after the login's OK).
+   */
+  stop(): void {
+    this.#stopped = true;
   }
 
   #resetTail(): void {
@@ -142,7 +160,7 @@ export class PacketFramer {
       this.#tailStored += headerBytes;
       used = headerBytes;
       if (this.#tailLength < HEADER_LENGTH) return used;
-      const header = concat(this.#tail, this.#tailStored);
+      const header = concatBytes(this.#tail, this.#tailStored);
       this.#tail = [header];
       const length = header[0] | (header[1] << 8) | (header[2] << 16);
       if (this.#partsLength + length > this.#max) this.#tooLong(this.#partsLength + length);
@@ -210,7 +228,7 @@ export class PacketFramer {
       lastSequenceId: sequenceId,
       frames: this.#frames,
       length: this.#partsLength,
-      payload: concat(this.#parts, this.#partsStored),
+      payload: concatBytes(this.#parts, this.#partsStored),
     };
     if (this.#partsStored < this.#partsLength) packet.truncated = true;
     this.#parts = [];
@@ -221,7 +239,16 @@ export class PacketFramer {
   }
 }
 
-function concat(parts: Uint8Array[], length: number): Uint8Array {
+/**
+ * `length` bytes of `parts`, joined (the part itself when there is only one).
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./framing.ts";
+ * console.assert(concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])], 3).join() === "1,2,3");
+ * ```
+ */
+export function concatBytes(parts: readonly Uint8Array[], length: number): Uint8Array {
   if (parts.length === 1 && parts[0].length === length) return parts[0];
   const out = new Uint8Array(length);
   let offset = 0;

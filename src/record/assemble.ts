@@ -21,6 +21,7 @@ import type { BinaryParameter } from "../protocol/statement.ts";
 import { redactSqlSecrets } from "../protocol/sql_secrets.ts";
 import type { ColumnRegistry } from "./columns.ts";
 import type {
+  AuthEvent,
   CommandEvent,
   EndJson,
   ErrorJson,
@@ -212,13 +213,21 @@ export class ConnectionRecorder {
           packet: redactedPacket(message),
         });
       } else if (packet.authPlugin !== undefined || isLoginPacket(message)) {
-        this.#emit({
+        const event: AuthEvent = {
           type: "auth",
           conn,
           t: this.#options.now(),
           from: packet.direction,
           packet: redactedPacket(message),
-        });
+        };
+        // The OK ending a login that negotiated compression: every byte after it was compressed.
+        if (
+          message.kind === "ok" && packet.direction === "server" &&
+          (this.#options.context().capabilities & Capability.CLIENT_COMPRESS) !== 0
+        ) {
+          event.compression = "zlib";
+        }
+        this.#emit(event);
       } else if (packet.direction === "client" && message.kind !== "unknown") {
         this.#noResponseCommand(message as ClientMessage);
       } else if (packet.direction === "server") {

@@ -105,6 +105,11 @@ export interface AuthEvent extends ConnectionEventBase {
   from: "client" | "server";
   /** The decoded packet, auth data redacted. */
   packet: Record<string, unknown>;
+  /**
+   * On the server's OK that ends a login which negotiated the compressed protocol: `zlib`. The
+   * bytes after it travelled in compressed frames; the recording holds the packets they carried.
+   */
+  compression?: "zlib";
 }
 
 /** Decoding stopped for the rest of the connection (TLS, compression). */

@@ -247,6 +247,8 @@ export interface RecordedConnection {
   auth: { from: "client" | "server"; packet: Record<string, unknown> }[];
   /** Why decoding stopped, when it did. */
   opaque?: string;
+  /** `zlib` when the connection used the compressed protocol after its login. */
+  compression?: "zlib";
   /** Its commands, whole, in recorded order. */
   commands: RecordedCommand[];
 }
@@ -317,6 +319,7 @@ export async function loadRecording(
           break;
         case "auth":
           connection(event.conn).auth.push({ from: event.from, packet: event.packet });
+          if (event.compression === "zlib") connection(event.conn).compression = "zlib";
           break;
         case "opaque":
           connection(event.conn).opaque = event.reason;

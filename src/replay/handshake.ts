@@ -23,8 +23,14 @@ import { utf8Encode } from "../protocol/text.ts";
 import type { PacketIO } from "./io.ts";
 
 /** Capabilities replay does not implement: cleared in the greeting. */
-export const REPLAY_UNSUPPORTED_CAPABILITIES = Capability.CLIENT_SSL | Capability.CLIENT_COMPRESS |
+export const REPLAY_UNSUPPORTED_CAPABILITIES = Capability.CLIENT_SSL |
   Capability.CLIENT_ZSTD_COMPRESSION_ALGORITHM;
+
+/**
+ * Capabilities replay offers whatever the recorded server offered: zlib compression, which
+ * recordings made before the proxy decoded it show cleared.
+ */
+export const REPLAY_ADDED_CAPABILITIES = Capability.CLIENT_COMPRESS;
 
 /** Who may log in: `undefined` lets anyone in. */
 export interface UserPolicy {
@@ -94,8 +100,8 @@ export function scramble(count: number): Uint8Array {
 }
 
 /**
- * The greeting for one client: the recorded server's version, capabilities (without TLS and
- * compression), character set, status and plugin, with a fresh scramble and connection id.
+ * The greeting for one client: the recorded server's version, capabilities (without TLS, with
+ * zlib compression), character set, status and plugin, with a fresh scramble and connection id.
  *
  * @example
  * ```ts
@@ -110,7 +116,8 @@ export function buildGreeting(
   plugin?: string,
 ): HandshakeV10 {
   const base = recorded ?? DEFAULT_GREETING;
-  let capabilities = (base.capabilities & ~REPLAY_UNSUPPORTED_CAPABILITIES) >>> 0;
+  let capabilities = ((base.capabilities | REPLAY_ADDED_CAPABILITIES) &
+    ~REPLAY_UNSUPPORTED_CAPABILITIES) >>> 0;
   let authPluginName = base.authPluginName;
   if (plugin !== undefined && GREETING_PLUGINS.has(plugin)) {
     authPluginName = plugin;

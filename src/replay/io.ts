@@ -6,6 +6,7 @@
  */
 
 import { type Packet, PacketFramer } from "../protocol/framing.ts";
+import { CompressedFramer, serializeCompressed } from "../protocol/compression.ts";
 
 /** The byte stream a live client is served over (a `Deno.Conn` fits; tests pass in-memory ones). */
 export interface Transport {
@@ -33,6 +34,18 @@ export class PacketIO {
   #queue: Packet[] = [];
   #head = 0;
   #ended = false;
+  /** With the compressed protocol: the client's frames, and the id of the next frame sent. */
+  #compressed: CompressedFramer | undefined;
+  #compressedSequence = 0;
+  #onPacket = (packet: Packet) => {
+    this.#queue.push(packet);
+  };
+  #onInflated = (bytes: Uint8Array, sequenceId: number) => {
+    // Like the packets' ids, compressed ids restart with each command: the answer continues
+    // from the client's last frame.
+    this.#compressedSequence = (sequenceId + 1) & 0xff;
+    this.#framer.push(bytes, this.#onPacket);
+  };
   /** Bytes read from the client. */
   bytesIn = 0;
   /** Bytes written to the client. */
@@ -60,7 +73,9 @@ export class PacketIO {
       this.bytesIn += count;
       // Payloads may be views into the read buffer: the next read reuses it, which happens only
       // once every packet of this one was taken and handled (see `next`).
-      this.#framer.push(this.#buffer.subarray(0, count), (packet) => this.#queue.push(packet));
+      const chunk = this.#buffer.subarray(0, count);
+      if (this.#compressed) this.#compressed.push(chunk, this.#onInflated);
+      else this.#framer.push(chunk, this.#onPacket);
     }
     return this.#queue[this.#head++];
   }
@@ -70,8 +85,26 @@ export class PacketIO {
     return this.#head < this.#queue.length ? this.#queue[this.#head++] : undefined;
   }
 
-  /** Writes all of `bytes`. */
+  /**
+   * Switches both directions to the compressed protocol (CLIENT_COMPRESS): call it right after
+   * writing the OK that ends the login, as servers start compressing there.
+   */
+  startCompression(): void {
+    this.#compressed ??= new CompressedFramer();
+  }
+
+  /** Whether {@link startCompression} was called. */
+  get compressed(): boolean {
+    return this.#compressed !== undefined;
+  }
+
+  /** Writes all of `bytes` (framed packets), in compressed frames after {@link startCompression}. */
   async write(bytes: Uint8Array): Promise<void> {
+    if (this.#compressed) {
+      const frames = serializeCompressed(bytes, this.#compressedSequence);
+      this.#compressedSequence = frames.sequenceId;
+      bytes = frames.bytes;
+    }
     let written = 0;
     while (written < bytes.length) {
       written += await this.#transport.write(bytes.subarray(written));

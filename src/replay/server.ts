@@ -6,6 +6,7 @@
  */
 
 import { type Endpoint, listen, listenerEndpoint, parseEndpoint, tune } from "../net/endpoint.ts";
+import { Capability } from "../protocol/constants.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { type Catalog, loadCatalog } from "./catalog.ts";
 import { Matcher } from "./matcher.ts";
@@ -277,6 +278,8 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
         publicKey: services.publicKey,
       });
       if (!login) return "login ended";
+      // The compressed protocol starts right after the login's OK, in both directions.
+      if (login.context.capabilities & Capability.CLIENT_COMPRESS) io.startCompression();
       session = {
         id,
         user: login.user,

@@ -138,6 +138,7 @@ export class SessionDecoder {
   #serverGreeting: HandshakeV10 | undefined;
   #compressAfterAuth = false;
   #tls = false;
+  #compressed = false;
   #framed = true;
   /** False inside {@link track}: skip parsing what only a reader of the messages needs. */
   #full = true;
@@ -153,9 +154,20 @@ export class SessionDecoder {
     this.#options = options;
   }
 
-  /** Whether the streams still carry plain MySQL packets (false after TLS or compression starts). */
+  /**
+   * Whether the streams still carry MySQL packets (false after an SSLRequest this connection does
+   * not terminate). Compressed streams count: their frames carry packets (see {@link compressed}).
+   */
   get framed(): boolean {
     return this.#framed;
+  }
+
+  /**
+   * Whether both sides turned the compressed protocol on: it starts with the packets after the
+   * login's OK, in both directions (the OK itself is not compressed).
+   */
+  get compressed(): boolean {
+    return this.#compressed;
   }
 
   /** Whether the client asked for TLS (sent an SSLRequest) before logging in. */
@@ -397,12 +409,7 @@ export class SessionDecoder {
       return;
     }
     this.#phase = "command";
-    if (this.#compressAfterAuth) {
-      this.#goOpaque(
-        "the client negotiated compression, which this connection does not decode",
-        false,
-      );
-    }
+    this.#compressed = this.#compressAfterAuth;
   }
 
   #command(packet: Packet): DecodedPacket {

@@ -6,6 +6,7 @@
  */
 
 import { type Packet, PacketFramer } from "../protocol/framing.ts";
+import { CompressedFramer } from "../protocol/compression.ts";
 import { type DecodedPacket, SessionDecoder } from "./decoder.ts";
 
 /** What the proxy knows about a connection when it opens. */
@@ -39,14 +40,23 @@ const TRACK_PREFIX_BYTES = 64 * 1024;
 export interface SessionTapOptions {
   /** Receives every decoded packet, in wire order. Byte fields are valid only during the call. */
   onPacket?: (packet: DecodedPacket) => void;
-  /** Decoding stopped for the rest of the connection (TLS, compression, a lost track). */
+  /** Decoding stopped for the rest of the connection (TLS, a lost track). */
   onOpaque?: (reason: string) => void;
   /** Largest packet reassembled for decoding; larger ones stop decoding. Default 1 GiB. */
   maxPacketLength?: number;
+  /**
+   * With the compressed protocol: the most bytes one compressed frame may inflate to (default
+   * and maximum 16 MiB - 1); a frame announcing more, or inflating past its announcement, stops
+   * decoding (a thrown `ProtocolError`; forwarding never depends on it).
+   */
+  maxFrameLength?: number;
 }
 
 /**
- * A tap that frames both directions and runs them through a {@link SessionDecoder}.
+ * A tap that frames both directions and runs them through a {@link SessionDecoder}. When both
+ * sides negotiated the compressed protocol, each direction switches after the login's OK to
+ * inflating compressed frames before framing the packets they carry (the relay still forwards
+ * the compressed bytes as they came).
  *
  * @example
  * ```ts
@@ -76,13 +86,41 @@ export function createSessionTap(options: SessionTapOptions = {}): ConnectionTap
   const fromServer = onPacket
     ? (packet: Packet) => onPacket(decoder.server(packet))
     : (packet: Packet) => decoder.track("server", packet);
+  // Until compression starts, the server's packets are watched for the login's OK that starts
+  // it: the rest of that chunk is already compressed frames.
+  const fromServerPlain = (packet: Packet) => {
+    fromServer(packet);
+    if (decoder.compressed) serverFramer.stop();
+  };
+  let clientFrames: CompressedFramer | undefined;
+  let serverFrames: CompressedFramer | undefined;
+  const clientBytes = (bytes: Uint8Array) => {
+    clientFramer.push(bytes, fromClient);
+  };
+  const serverBytes = (bytes: Uint8Array) => {
+    serverFramer.push(bytes, fromServer);
+  };
   return {
     decoder,
     client(chunk) {
-      if (decoder.framed) clientFramer.push(chunk, fromClient);
+      if (!decoder.framed) return;
+      if (clientFrames) clientFrames.push(chunk, clientBytes);
+      else clientFramer.push(chunk, fromClient);
     },
     server(chunk) {
-      if (decoder.framed) serverFramer.push(chunk, fromServer);
+      if (!decoder.framed) return;
+      if (serverFrames) {
+        serverFrames.push(chunk, serverBytes);
+        return;
+      }
+      const used = serverFramer.push(chunk, fromServerPlain);
+      if (!decoder.compressed) return;
+      // The client compresses only once it has read the OK, which the relay forwards after this
+      // call: none of its compressed bytes came before.
+      const frameOptions = { maxFrameLength: options.maxFrameLength };
+      clientFrames = new CompressedFramer(frameOptions);
+      serverFrames = new CompressedFramer(frameOptions);
+      if (used < chunk.length) serverFrames.push(chunk.subarray(used), serverBytes);
     },
     get commands() {
       return decoder.commands;
