@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parse, UsageError } from "./args.ts";
+import { parse, positiveInteger, UsageError } from "./args.ts";
 import { LineWriter, stderrLogger } from "./output.ts";
 import { untilSignal } from "./signals.ts";
 import { formatEndpoint, parseEndpoint } from "../net/endpoint.ts";
@@ -34,6 +34,8 @@ Options:
   --exact               never answer with a recorded statement whose values differ
   --once                serve each recorded exchange at most once (no repeats)
   --lenient             skip invalid recording lines (with a warning) instead of failing
+  --max-packet BYTES    the largest request a client may send (default 67108864 = 64 MiB); a
+                        longer one closes that connection with a log line
   --json                logs (stderr), the ready line and the summary as JSON
   --quiet               log only warnings and errors
   -h, --help            show this help
@@ -57,6 +59,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     exact: { type: "boolean", default: false },
     once: { type: "boolean", default: false },
     lenient: { type: "boolean", default: false },
+    "max-packet": { type: "string" },
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -95,6 +98,7 @@ export async function replayCommand(args: string[]): Promise<number> {
     approximate: !values.exact,
     repeat: !values.once,
     lenient: values.lenient,
+    maxPacketLength: positiveInteger(values["max-packet"], "max-packet"),
     redactKey: values["redact-key"],
     logger,
     onWarning: (warning) => logger.log("warn", "recording-warning", warning),

@@ -202,6 +202,9 @@ export class PacketFramer {
     owned: boolean,
     onPacket: (packet: Packet) => void,
   ): void {
+    // Checked for every frame, not only for those that span chunks: how TCP cut the stream must
+    // not decide whether a packet over the limit is decoded (found by tests/hardening).
+    if (this.#partsLength + length > this.#max) this.#tooLong(this.#partsLength + length);
     if (this.#frames === 0 && length < MAX_PAYLOAD_LENGTH) {
       const packet: Packet = { sequenceId, lastSequenceId: sequenceId, frames: 1, length, payload };
       if (payload.length > this.#keep || payload.length < length) {
@@ -213,7 +216,6 @@ export class PacketFramer {
     }
     if (this.#frames === 0) this.#firstSequenceId = sequenceId;
     this.#frames++;
-    if (this.#partsLength + length > this.#max) this.#tooLong(this.#partsLength + length);
     const room = Math.max(0, this.#keep - this.#partsStored);
     const kept = payload.length > room ? payload.subarray(0, room) : payload;
     if (kept.length > 0) {

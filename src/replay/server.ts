@@ -67,7 +67,15 @@ export interface ReplayOptions {
   fallback?: ReplayFallback;
   /** Connection events and misses. Default: silent. */
   logger?: Logger;
+  /**
+   * The largest request a client may send, in bytes (default 64 MiB): a longer one closes that
+   * connection with a log line, so a client announcing a huge packet cannot make replay hold it.
+   */
+  maxPacketLength?: number;
 }
+
+/** Default of {@link ReplayOptions.maxPacketLength}: 64 MiB (MariaDB's max_allowed_packet is 16 MiB). */
+export const DEFAULT_REPLAY_MAX_PACKET = 64 * 1024 * 1024;
 
 /** Counts since the server started. */
 export interface ReplayStats {
@@ -191,6 +199,11 @@ export async function replay(
       );
     }
   }
+  if (options.maxPacketLength !== undefined && !(options.maxPacketLength > 0)) {
+    throw new RangeError(
+      `Cannot replay: maxPacketLength must be a positive number, got ${options.maxPacketLength}`,
+    );
+  }
   if (options.speed !== undefined && !(options.speed > 0)) {
     throw new RangeError(`Cannot replay: speed must be a positive number, got ${options.speed}`);
   }
@@ -258,7 +271,9 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
   })();
 
   function serveClient(conn: Deno.Conn, id: number) {
-    const io = new PacketIO(conn as Transport);
+    const io = new PacketIO(conn as Transport, {
+      maxPacketLength: options.maxPacketLength ?? DEFAULT_REPLAY_MAX_PACKET,
+    });
     const host = conn.remoteAddr.transport === "tcp" ? conn.remoteAddr.hostname : "localhost";
     const client = conn.remoteAddr.transport === "tcp"
       ? `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`
