@@ -14,6 +14,8 @@ import type { Logger } from "../log.ts";
 import type { DecodedPacket } from "../session/decoder.ts";
 import { untilSignal } from "./signals.ts";
 import { COMPARE_OPTIONS, COMPARE_OPTIONS_HELP } from "./compare_options.ts";
+import type { CertificateSource } from "../net/certificate.ts";
+import { parseTlsMode, type TlsMode } from "../client/tls.ts";
 import { proxyCompare } from "./proxy_compare.ts";
 
 /**
@@ -33,6 +35,11 @@ export const PROXY_OPTIONS = {
   quiet: { type: "boolean", default: false },
   "connect-timeout": { type: "string" },
   "max-packet": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-auto": { type: "boolean", default: false },
+  "server-tls": { type: "string", default: "off" },
+  "server-ca": { type: "string" },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -49,6 +56,15 @@ export const PROXY_OPTIONS_HELP =
                           (default 1073741824); a larger one is still forwarded, but that
                           connection is no longer decoded. Without --trace the proxy reads only
                           the first 64 KiB of each packet, so memory stays small regardless
+  --tls-cert FILE         offer TLS to clients with this certificate (PEM; with --tls-key): the
+                          proxy terminates their TLS, so their traffic is still decoded
+  --tls-key FILE          the certificate's private key (PEM)
+  --tls-auto              offer TLS with a self-signed certificate made at start (for local use:
+                          clients must not verify it; its SHA-256 fingerprint is printed)
+  --server-tls MODE       TLS to the server: off (default), preferred (when it offers TLS),
+                          required, verify-ca, verify-identity (as a client's --ssl-mode)
+  --server-ca FILE        CA certificates (PEM) that verify-ca and verify-identity trust
+                          (default: the system's)
   -h, --help              show this help`;
 
 /** Help text of `proxy`. */
@@ -60,8 +76,13 @@ Options:
 ${PROXY_OPTIONS_HELP}
 ${COMPARE_OPTIONS_HELP}
 
-TLS and compression are not decoded yet: the proxy clears CLIENT_SSL and CLIENT_COMPRESS in the
-server greeting, so clients connect in plaintext without compression.
+TLS: without --tls-cert/--tls-auto the proxy clears CLIENT_SSL in the server greeting, so clients
+connect in plaintext, and a client that insists on TLS gets an ERR saying how to enable it. With
+a certificate the proxy terminates the client's TLS, decodes (and records) the plaintext, and
+talks to the server as --server-tls says (docs/tls.md).
+
+Compression is not decoded yet: the proxy clears CLIENT_COMPRESS in the server greeting, so
+clients connect without compression.
 
 SIGINT/SIGTERM stop accepting and wait for open connections to finish; a second signal closes
 them at once. Exit status: 0 after a clean shutdown, 1 on a runtime error, 2 on a usage error.
@@ -81,6 +102,8 @@ export interface ProxySettings {
   onPacket: ((connection: ConnectionInfo, packet: DecodedPacket) => void) | undefined;
   /** Logs that a connection stopped being decoded. */
   onOpaque: (connection: ConnectionInfo, reason: string) => void;
+  /** The TLS options for `startProxy()`/`record()` (spread them in). */
+  tls: { tls?: CertificateSource; serverTls: TlsMode; serverCaFile?: string };
 }
 
 /**
@@ -100,6 +123,11 @@ export function proxySettings(values: {
   quiet: boolean;
   "connect-timeout"?: string;
   "max-packet"?: string;
+  "tls-cert"?: string;
+  "tls-key"?: string;
+  "tls-auto"?: boolean;
+  "server-tls"?: string;
+  "server-ca"?: string;
 }): ProxySettings {
   const json = values.json;
   const logger = stderrLogger(json ? "json" : "human", values.quiet ? "warn" : "info");
@@ -120,7 +148,29 @@ export function proxySettings(values: {
       logger.log("warn", "decoding-stopped", `Decoding stopped: ${reason}`, {
         connection: info.id,
       }),
+    tls: tlsSettings(values),
   };
+}
+
+/** `--tls-cert`/`--tls-key`/`--tls-auto`/`--server-tls`/`--server-ca`, checked. */
+function tlsSettings(values: {
+  "tls-cert"?: string;
+  "tls-key"?: string;
+  "tls-auto"?: boolean;
+  "server-tls"?: string;
+  "server-ca"?: string;
+}): ProxySettings["tls"] {
+  let serverTls: TlsMode;
+  try {
+    serverTls = parseTlsMode(values["server-tls"] ?? "off");
+  } catch (error) {
+    throw new UsageError(`Option --server-tls: ${(error as Error).message}`);
+  }
+  const settings: ProxySettings["tls"] = { serverTls };
+  const certificate = certificateOption(values);
+  if (certificate) settings.tls = certificate;
+  if (values["server-ca"] !== undefined) settings.serverCaFile = values["server-ca"];
+  return settings;
 }
 
 /** Runs `proxy` with its arguments; resolves to the exit status. */
@@ -140,6 +190,7 @@ export async function proxyCommand(args: string[]): Promise<number> {
     server: settings.server,
     logger,
     connectTimeoutMs: settings.connectTimeoutMs,
+    ...settings.tls,
     tap: (info) =>
       createSessionTap({
         maxPacketLength: settings.maxPacketLength,
@@ -149,29 +200,31 @@ export async function proxyCommand(args: string[]): Promise<number> {
   });
   // Signal handlers first: a signal right after the ready line must still shut down cleanly.
   const stopped = untilSignal(proxy, logger);
-  announce(settings, formatEndpoint(proxy.endpoint));
+  announce(settings, formatEndpoint(proxy.endpoint), proxy.tlsFingerprint);
   await stopped;
   out.flush();
   return 0;
 }
 
 /**
- * Prints the ready line on stdout (after warning that TLS and compression are cleared), as text or
- * JSON: `Listening on 127.0.0.1:3307, forwarding to 127.0.0.1:3306`.
+ * Prints the ready line on stdout (after saying how TLS is handled, and that compression is
+ * cleared), as text or JSON: `Listening on 127.0.0.1:3307, forwarding to 127.0.0.1:3306`.
+ * `tlsFingerprint` is the certificate's, when the proxy offers TLS.
  *
  * @example
  * ```ts ignore
  * announce(settings, formatEndpoint(proxy.endpoint));
  * ```
  */
-export function announce(settings: ProxySettings, listen: string): void {
+export function announce(settings: ProxySettings, listen: string, tlsFingerprint?: string): void {
   const { logger, out, json } = settings;
   const server = formatEndpoint(settings.server);
+  announceTls(settings, tlsFingerprint);
   logger.log(
     "warn",
-    "tls-compression-disabled",
-    "TLS and compression are not decoded yet: CLIENT_SSL and CLIENT_COMPRESS are cleared in the " +
-      "server greeting, so clients connect in plaintext without compression",
+    "compression-disabled",
+    "Compression is not decoded yet: CLIENT_COMPRESS is cleared in the server greeting, so " +
+      "clients connect without compression",
   );
   out.write(
     json
@@ -179,6 +232,57 @@ export function announce(settings: ProxySettings, listen: string): void {
       : `Listening on ${listen}, forwarding to ${server}`,
   );
   out.flush();
+}
+
+/**
+ * The certificate `--tls-cert`/`--tls-key` or `--tls-auto` ask for (`proxy`, `record`, `replay`);
+ * undefined without them. Throws a UsageError when they do not go together.
+ *
+ * @example
+ * ```ts
+ * import { certificateOption } from "./proxy.ts";
+ * console.assert(certificateOption({ "tls-auto": true }) === "auto");
+ * ```
+ */
+export function certificateOption(
+  values: { "tls-cert"?: string; "tls-key"?: string; "tls-auto"?: boolean },
+): CertificateSource | undefined {
+  const cert = values["tls-cert"];
+  const key = values["tls-key"];
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("Options --tls-cert and --tls-key go together: give both");
+  }
+  if (values["tls-auto"] && cert !== undefined) {
+    throw new UsageError("Give either --tls-auto or --tls-cert/--tls-key, not both");
+  }
+  if (cert !== undefined && key !== undefined) return { certFile: cert, keyFile: key };
+  return values["tls-auto"] ? "auto" : undefined;
+}
+
+/** Logs how the proxy handles TLS (`fingerprint`: of the certificate it offers, if any). */
+export function announceTls(settings: ProxySettings, fingerprint: string | undefined): void {
+  const { logger } = settings;
+  const { tls, serverTls } = settings.tls;
+  const upstream = `TLS to the server: ${serverTls}`;
+  if (fingerprint === undefined) {
+    logger.log(
+      "warn",
+      "tls-not-offered",
+      "TLS is not offered to clients (no --tls-cert/--tls-auto): CLIENT_SSL is cleared in the " +
+        "server greeting, so clients connect in plaintext, and a client that requires TLS gets " +
+        `an ERR. ${upstream}`,
+      { serverTls },
+    );
+    return;
+  }
+  const generated = tls === "auto" ? " (self-signed, made by --tls-auto)" : "";
+  logger.log(
+    "info",
+    "tls-offered",
+    `TLS offered to clients and terminated here; certificate SHA-256 ${fingerprint}${generated}. ` +
+      upstream,
+    { fingerprint, serverTls },
+  );
 }
 
 function endpointOption(value: string, name: string) {

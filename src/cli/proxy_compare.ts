@@ -47,6 +47,7 @@ export async function proxyCompare(
     server: settings.server,
     logger,
     connectTimeoutMs: settings.connectTimeoutMs,
+    ...settings.tls,
     tap: (info) => {
       const comparing = compare.tap(info);
       if (!onPacket) return comparing;
@@ -73,7 +74,7 @@ export async function proxyCompare(
   let report;
   try {
     const stopped = untilSignal(proxy, logger);
-    announce(settings, formatEndpoint(proxy.endpoint));
+    announce(settings, formatEndpoint(proxy.endpoint), proxy.tlsFingerprint);
     await stopped;
     out.flush();
     report = await compare.finish();

@@ -79,6 +79,7 @@ export async function recordCommand(args: string[]): Promise<number> {
     server: settings.server,
     logger,
     connectTimeoutMs: settings.connectTimeoutMs,
+    ...settings.tls,
     maxPacketLength: settings.maxPacketLength,
     onPacket: settings.onPacket,
     onOpaque: settings.onOpaque,
@@ -94,7 +95,7 @@ export async function recordCommand(args: string[]): Promise<number> {
   );
   // Signal handlers first: a signal right after the ready line must still close the file.
   const stopped = untilSignal(recording, logger);
-  announce(settings, formatEndpoint(recording.endpoint));
+  announce(settings, formatEndpoint(recording.endpoint), recording.tlsFingerprint);
   let failure: unknown;
   try {
     await stopped;

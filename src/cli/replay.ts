@@ -5,6 +5,7 @@
  */
 
 import { parse, positiveInteger, UsageError } from "./args.ts";
+import { certificateOption } from "./proxy.ts";
 import { LineWriter, stderrLogger } from "./output.ts";
 import { untilSignal } from "./signals.ts";
 import { formatEndpoint, parseEndpoint } from "../net/endpoint.ts";
@@ -34,6 +35,11 @@ Options:
   --exact               never answer with a recorded statement whose values differ
   --once                serve each recorded exchange at most once (no repeats)
   --lenient             skip invalid recording lines (with a warning) instead of failing
+  --tls-cert FILE       offer TLS to clients with this certificate (PEM; with --tls-key)
+  --tls-key FILE        the certificate's private key (PEM)
+  --tls-auto            offer TLS with a self-signed certificate made at start (clients must
+                        not verify it; its SHA-256 fingerprint is logged). Without these,
+                        replay clears CLIENT_SSL and answers an SSLRequest with an ERR
   --max-packet BYTES    the largest request a client may send (default 67108864 = 64 MiB); a
                         longer one closes that connection with a log line
   --json                logs (stderr), the ready line and the summary as JSON
@@ -60,6 +66,9 @@ export async function replayCommand(args: string[]): Promise<number> {
     once: { type: "boolean", default: false },
     lenient: { type: "boolean", default: false },
     "max-packet": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "tls-auto": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -100,9 +109,19 @@ export async function replayCommand(args: string[]): Promise<number> {
     lenient: values.lenient,
     maxPacketLength: positiveInteger(values["max-packet"], "max-packet"),
     redactKey: values["redact-key"],
+    tls: certificateOption(values),
     logger,
     onWarning: (warning) => logger.log("warn", "recording-warning", warning),
   });
+  if (server.tlsFingerprint) {
+    logger.log(
+      "info",
+      "tls-offered",
+      `TLS offered to clients; certificate SHA-256 ${server.tlsFingerprint}` +
+        (values["tls-auto"] ? " (self-signed, made by --tls-auto)" : ""),
+      { fingerprint: server.tlsFingerprint },
+    );
+  }
   const ready = {
     event: "listening",
     listen: formatEndpoint(server.endpoint),

@@ -67,6 +67,11 @@ export interface LoginSetup {
   switchFor(user: string): AuthSwitch | undefined;
   /** An RSA public key (PEM) for sha256_password clients that ask for one. */
   publicKey(): string;
+  /**
+   * Upgrades the connection to TLS after an SSLRequest of `consumed` bytes; absent: replay has
+   * no certificate and refuses the SSLRequest.
+   */
+  startTls?: (consumed: number) => Promise<void>;
 }
 
 /** A greeting that replaces an absent recording's: MariaDB 10.11 with its usual capabilities. */
@@ -100,8 +105,8 @@ export function scramble(count: number): Uint8Array {
 }
 
 /**
- * The greeting for one client: the recorded server's version, capabilities (without TLS, with
- * zlib compression), character set, status and plugin, with a fresh scramble and connection id.
+ * The greeting for one client: the recorded server's version, capabilities (TLS only when
+ * `offerTls`, with zlib compression), character set, status and plugin, with a fresh scramble and connection id.
  *
  * @example
  * ```ts
@@ -114,10 +119,13 @@ export function buildGreeting(
   recorded: HandshakeV10 | undefined,
   connectionId: number,
   plugin?: string,
+  offerTls = false,
 ): HandshakeV10 {
   const base = recorded ?? DEFAULT_GREETING;
   let capabilities = ((base.capabilities | REPLAY_ADDED_CAPABILITIES) &
     ~REPLAY_UNSUPPORTED_CAPABILITIES) >>> 0;
+  // TLS only with a certificate (`offerTls`).
+  if (offerTls) capabilities = (capabilities | Capability.CLIENT_SSL) >>> 0;
   let authPluginName = base.authPluginName;
   if (plugin !== undefined && GREETING_PLUGINS.has(plugin)) {
     authPluginName = plugin;
@@ -155,19 +163,28 @@ export function errPayload(code: number, sqlState: string, message: string): Uin
 export async function serveLogin(io: PacketIO, setup: LoginSetup): Promise<Login | undefined> {
   const { greeting } = setup;
   await io.write(framePacket(serializeHandshakeV10(greeting), 0));
-  const packet = await io.next();
+  let packet = await io.next();
   if (!packet) return undefined;
   let seq = (packet.lastSequenceId + 1) & 0xff;
   let response: HandshakeResponse;
   try {
     response = parseHandshakeResponse(packet.payload);
+    if (response.kind === "ssl-request") {
+      if (!setup.startTls) {
+        const text = "Bad handshake: replay does not offer TLS without a certificate: start it " +
+          "with --tls-cert FILE --tls-key FILE or --tls-auto, or connect without SSL";
+        await io.write(framePacket(errPayload(1043, "08S01", text), seq));
+        return undefined;
+      }
+      await setup.startTls(4 * packet.frames + packet.payload.length);
+      packet = await io.next();
+      if (!packet) return undefined;
+      seq = (packet.lastSequenceId + 1) & 0xff;
+      response = parseHandshakeResponse(packet.payload);
+      if (response.kind === "ssl-request") throw new TypeError("a second SSLRequest");
+    }
   } catch {
     await io.write(framePacket(errPayload(1043, "08S01", "Bad handshake"), seq));
-    return undefined;
-  }
-  if (response.kind === "ssl-request") {
-    const text = "Bad handshake: replay does not serve TLS; connect without SSL";
-    await io.write(framePacket(errPayload(1043, "08S01", text), seq));
     return undefined;
   }
   const context = negotiatedContext(greeting, response);

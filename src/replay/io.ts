@@ -34,6 +34,13 @@ export class PacketIO {
   #queue: Packet[] = [];
   #head = 0;
   #ended = false;
+  #maxPacketLength: number | undefined;
+  /**
+   * Copies of the bytes read until the first packet was handled: after an SSLRequest, the bytes
+   * behind it (the client's TLS ClientHello, often in the same read) belong to TLS.
+   */
+  #prefix: Uint8Array[] | undefined = [];
+  #returned = 0;
   /** With the compressed protocol: the client's frames, and the id of the next frame sent. */
   #compressed: CompressedFramer | undefined;
   #compressedSequence = 0;
@@ -53,6 +60,7 @@ export class PacketIO {
 
   constructor(transport: Transport, options: { maxPacketLength?: number } = {}) {
     this.#transport = transport;
+    this.#maxPacketLength = options.maxPacketLength;
     this.#framer = new PacketFramer({ maxPacketLength: options.maxPacketLength });
   }
 
@@ -61,6 +69,7 @@ export class PacketIO {
    * the read buffer: valid until the following call, which may read over it (copy to keep it).
    */
   async next(): Promise<Packet | null> {
+    if (this.#prefix && this.#returned > 0) this.#prefix = undefined;
     while (this.#head >= this.#queue.length) {
       if (this.#ended) return null;
       this.#queue.length = 0;
@@ -74,10 +83,35 @@ export class PacketIO {
       // Payloads may be views into the read buffer: the next read reuses it, which happens only
       // once every packet of this one was taken and handled (see `next`).
       const chunk = this.#buffer.subarray(0, count);
+      this.#prefix?.push(chunk.slice());
       if (this.#compressed) this.#compressed.push(chunk, this.#onInflated);
       else this.#framer.push(chunk, this.#onPacket);
     }
+    this.#returned++;
     return this.#queue[this.#head++];
+  }
+
+  /**
+   * Upgrades the transport to TLS right after the client's SSLRequest (the first packet,
+   * `consumed` bytes with its header): `upgrade` gets the transport and the bytes read behind the
+   * SSLRequest, and returns the encrypted transport every later read and write uses.
+   */
+  async startTls(
+    consumed: number,
+    upgrade: (transport: Transport, initial: Uint8Array) => Promise<Transport>,
+  ): Promise<void> {
+    const prefix = this.#prefix ?? [];
+    const read = new Uint8Array(prefix.reduce((sum, part) => sum + part.length, 0));
+    let offset = 0;
+    for (const part of prefix) {
+      read.set(part, offset);
+      offset += part.length;
+    }
+    this.#prefix = undefined;
+    this.#transport = await upgrade(this.#transport, read.subarray(consumed));
+    this.#framer = new PacketFramer({ maxPacketLength: this.#maxPacketLength });
+    this.#queue.length = 0;
+    this.#head = 0;
   }
 
   /** A packet already read (the client pipelined its commands), or `undefined`. Same validity as {@link next}. */

@@ -22,6 +22,12 @@ import {
 } from "./handshake.ts";
 import { type LiveSession, type Miss, type Outcome, serveCommands } from "./session.ts";
 import type { ReplayFallback } from "./fallback.ts";
+import {
+  type CertificateSource,
+  loadServerCertificate,
+  type ServerCertificate,
+} from "../net/certificate.ts";
+import { nodeAcceptTls } from "../net/node_tls.ts";
 
 export type { FallbackAnswer, FallbackRequest, ReplayFallback } from "./fallback.ts";
 
@@ -67,6 +73,11 @@ export interface ReplayOptions {
   fallback?: ReplayFallback;
   /** Connection events and misses. Default: silent. */
   logger?: Logger;
+  /**
+   * Offer TLS to clients with this certificate (`"auto"`: a self-signed one made at start);
+   * without it CLIENT_SSL is cleared and an SSLRequest gets an ERR.
+   */
+  tls?: CertificateSource;
   /**
    * The largest request a client may send, in bytes (default 64 MiB): a longer one closes that
    * connection with a log line, so a client announcing a huge packet cannot make replay hold it.
@@ -129,6 +140,8 @@ export interface ReplayServer extends AsyncDisposable {
   readonly port: number;
   /** Connections open now. */
   readonly activeConnections: number;
+  /** SHA-256 fingerprint of the certificate clients get with TLS; absent without `tls`. */
+  readonly tlsFingerprint?: string;
   /** The commands that missed so far, each with the closest recorded request. */
   readonly misses: readonly Miss[];
   /** Recorded exchanges never served so far. */
@@ -210,11 +223,19 @@ export async function replay(
   const listenAt = typeof options.listen === "string"
     ? parseEndpoint(options.listen)
     : options.listen ?? parseEndpoint("127.0.0.1:3307");
+  const certificate = options.tls === undefined
+    ? undefined
+    : await loadServerCertificate(options.tls);
   const listener = await listen(listenAt);
-  return serve(listener, catalog, options);
+  return serve(listener, catalog, options, certificate);
 }
 
-function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions): ReplayServer {
+function serve(
+  listener: Deno.Listener,
+  catalog: Catalog,
+  options: ReplayOptions,
+  certificate?: ServerCertificate,
+): ReplayServer {
   const endpoint = listenerEndpoint(listener);
   const logger = options.logger ?? silentLogger;
   const matcher = new Matcher(catalog, {
@@ -286,11 +307,19 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
         client,
       });
       const login = await serveLogin(io, {
-        greeting: buildGreeting(catalog.greeting, id, options.authPlugin),
+        greeting: buildGreeting(catalog.greeting, id, options.authPlugin, !!certificate),
         host,
         users: services.users,
         switchFor: services.switchFor,
         publicKey: services.publicKey,
+        startTls: certificate &&
+          ((consumed) =>
+            io.startTls(consumed, (transport, initial) =>
+              nodeAcceptTls(transport as Deno.Conn, {
+                cert: certificate.cert,
+                key: certificate.key,
+                initial,
+              }))),
       });
       if (!login) return "login ended";
       // The compressed protocol starts right after the login's OK, in both directions.
@@ -393,6 +422,7 @@ function serve(listener: Deno.Listener, catalog: Catalog, options: ReplayOptions
     get activeConnections() {
       return connections.size;
     },
+    ...(certificate ? { tlsFingerprint: certificate.fingerprint } : {}),
     misses,
     unused,
     stats,
