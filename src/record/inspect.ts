@@ -118,8 +118,14 @@ export async function inspectRecording(path: string): Promise<InspectReport> {
   let last = 0;
   const wire = { client: 0, server: 0 };
 
-  const connection = (conn: number, line: number): InspectedConnection => {
+  const connection = (conn: number, line: number, type: string): InspectedConnection => {
     let c = connections.get(conn);
+    if (c?.closed !== undefined) {
+      throw new RecordingError(`connection ${conn} has a "${type}" line after its "close" line`, {
+        line,
+        path,
+      });
+    }
     if (!c) {
       warnings.push(`${path}:${line}: connection ${conn} has events before its "open" line`);
       c = { conn, commands: 0 };
@@ -225,7 +231,7 @@ export async function inspectRecording(path: string): Promise<InspectReport> {
           });
           break;
         case "close": {
-          const c = connection(event.conn, line);
+          const c = connection(event.conn, line, event.type);
           c.closed = event.t;
           c.reason = event.reason;
           c.bytes = event.bytes;
@@ -234,10 +240,10 @@ export async function inspectRecording(path: string): Promise<InspectReport> {
           break;
         }
         case "greeting":
-          connection(event.conn, line);
+          connection(event.conn, line, event.type);
           break;
         case "auth": {
-          const c = connection(event.conn, line);
+          const c = connection(event.conn, line, event.type);
           const packet = event.packet as Record<string, unknown>;
           if (event.from === "client" && typeof packet.username === "string") {
             c.user = packet.username;
@@ -253,7 +259,7 @@ export async function inspectRecording(path: string): Promise<InspectReport> {
           break;
         }
         case "opaque":
-          connection(event.conn, line).opaque = event.reason;
+          connection(event.conn, line, event.type).opaque = event.reason;
           break;
         case "columns": {
           const known = columnSets.get(event.id);
@@ -276,7 +282,7 @@ export async function inspectRecording(path: string): Promise<InspectReport> {
           break;
         }
         case "command": {
-          const c = connection(event.conn, line);
+          const c = connection(event.conn, line, event.type);
           c.commands++;
           total++;
           byType[event.cmd] = (byType[event.cmd] ?? 0) + 1;

@@ -12,7 +12,7 @@ import {
   type HeaderEvent,
   type RecordingEvent,
 } from "./events.ts";
-import { CommandMerger, type RecordedCommand } from "./merge.ts";
+import { commandElements, CommandMerger, type RecordedCommand } from "./merge.ts";
 import type { ColumnJson } from "./events.ts";
 
 /** A recording line that is not valid: `line` says which (from 1). */
@@ -189,7 +189,7 @@ export async function* readRecording(
         return undefined;
       }
       if (options.lenient && sawHeader && error instanceof RecordingError) {
-        options.onWarning?.(error.message);
+        options.onWarning?.(`${error.message}; line skipped (lenient)`);
         return undefined;
       }
       throw error;
@@ -298,20 +298,61 @@ export async function loadRecording(
   const addCommand = (command: RecordedCommand | undefined) => {
     if (command) connection(command.event.conn).commands.push(command);
   };
+  // Order checks (the same as `inspect`): what a line refers to must come before it.
+  const opened = new Set<number>();
+  const closed = new Set<number>();
+  const early = new Set<number>();
+  const ordered = (conn: number, line: number, type: string) => {
+    if (closed.has(conn)) {
+      throw new RecordingError(`connection ${conn} has a "${type}" line after its "close" line`, {
+        line,
+        path: name,
+      });
+    }
+    if (type !== "open" && !opened.has(conn) && !early.has(conn)) {
+      early.add(conn);
+      options.onWarning?.(`${name}:${line}: connection ${conn} has events before its "open" line`);
+    }
+  };
+  const defined = (elements: readonly unknown[], line: number) => {
+    for (const element of elements) {
+      const e = element as Record<string, unknown>;
+      const prepared = e.prepared as Record<string, unknown> | undefined;
+      for (const id of [e.columns, e.fields, prepared?.params, prepared?.columns]) {
+        if (id !== undefined && (typeof id !== "number" || !columnSets.has(id))) {
+          throw new RecordingError(
+            `column set ${JSON.stringify(id)} is used before a "columns" line defines it`,
+            { line, path: name },
+          );
+        }
+      }
+    }
+  };
   for await (const { line, event } of readRecording(path, options)) {
     lines = line;
     try {
+      if (event.type !== "header" && event.type !== "columns") {
+        ordered(event.conn, line, event.type);
+      }
       switch (event.type) {
         case "header":
           header = event;
           break;
         case "open": {
+          if (opened.has(event.conn)) {
+            throw new RecordingError(`connection ${event.conn} is opened twice`, {
+              line,
+              path: name,
+            });
+          }
+          opened.add(event.conn);
           const c = connection(event.conn);
           c.client = event.client;
           c.opened = event.t;
           break;
         }
         case "close":
+          closed.add(event.conn);
           connection(event.conn).closed = { t: event.t, reason: event.reason, bytes: event.bytes };
           break;
         case "greeting":
@@ -328,24 +369,28 @@ export async function loadRecording(
           columnSets.set(event.id, event.columns);
           break;
         case "command":
+          defined(commandElements(event as CommandEvent), line);
           addCommand(merger.command(event as CommandEvent));
           break;
         case "rows":
           merger.rows(event);
           break;
         case "results":
+          defined(Array.isArray(event.results) ? event.results : [], line);
           merger.results(event);
           break;
         case "end":
+          defined(Array.isArray(event.results) ? event.results : [], line);
           addCommand(merger.end(event));
           break;
       }
     } catch (error) {
-      if (error instanceof TypeError) {
-        const problem = new RecordingError(error.message, { line, path: name, cause: error });
-        if (!options.lenient) throw problem;
-        options.onWarning?.(problem.message);
-      } else throw error;
+      if (!(error instanceof TypeError || error instanceof RecordingError)) throw error;
+      const problem = error instanceof RecordingError
+        ? error
+        : new RecordingError(error.message, { line, path: name, cause: error });
+      if (!options.lenient) throw problem;
+      options.onWarning?.(`${problem.message}; line skipped (lenient)`);
     }
   }
   for (const command of merger.drain()) {
