@@ -88,6 +88,15 @@ export {
   TlsError,
   type TlsMode,
 } from "./src/client/tls.ts";
+// --- TLS termination (issue 7): docs/tls.md ---
+export {
+  CertificateError,
+  type CertificateSource,
+  loadServerCertificate,
+  selfSignedCertificate,
+  type ServerCertificate,
+} from "./src/net/certificate.ts";
+// --- end of TLS termination ---
 
 export {
   type DriveEvent,
