@@ -33,6 +33,9 @@ Options:
   --redact-key KEY        key for the pseudonyms: the same key gives the same pseudonyms in every
                           recording (default: a random key per recording). Prefer the environment
                           variable MYSQL_PROXY_REDACT_KEY: command lines are visible to others
+  --on-record-error WHAT  when the recording cannot be written (disk full, ...): continue (default:
+                          relay every connection, unrecorded) or refuse (also refuse new
+                          connections with ERR 1053 naming why); either way it is logged at once
 ${PROXY_OPTIONS_HELP}
 
 Prints the file's path at start and a summary at exit (connections, commands, bytes on the wire,
@@ -41,7 +44,8 @@ CLIENT_COMPRESS in the server greeting, so clients connect in plaintext without 
 
 SIGINT/SIGTERM stop accepting, wait for open connections to finish, then flush and close the
 file; a second signal closes the connections at once. Exit status: 0 after a clean shutdown, 1 on
-a runtime error (the file cannot be created or written), 2 on a usage error.
+a runtime error (the file cannot be created or written: also when writing failed midway, after
+relaying went on), 2 on a usage error.
 
 Example:
   deno run -A mod.ts record --server 127.0.0.1:3306 --redact 'column:^(email|phone)$'
@@ -64,6 +68,7 @@ export async function recordCommand(args: string[]): Promise<number> {
     overwrite: { type: "boolean", default: false },
     redact: { type: "string", multiple: true, default: [] },
     "redact-key": { type: "string" },
+    "on-record-error": { type: "string", default: "continue" },
   });
   if (values.help) {
     console.log(RECORD_HELP);
@@ -73,10 +78,17 @@ export async function recordCommand(args: string[]): Promise<number> {
   const rules = values.redact.map(redactRule);
   const key = values["redact-key"] ?? Deno.env.get("MYSQL_PROXY_REDACT_KEY");
   if (key === "") throw new UsageError("Option --redact-key: the key is empty");
+  const onRecordError = values["on-record-error"];
+  if (onRecordError !== "continue" && onRecordError !== "refuse") {
+    throw new UsageError(
+      `Option --on-record-error needs continue or refuse, got "${onRecordError}"`,
+    );
+  }
   const { logger, out, json } = settings;
   const recording = await record({
     listen: settings.listen,
-    server: settings.server,
+    server: settings.hooks.serverless ? null : settings.server,
+    ...settings.hooks.proxy,
     logger,
     connectTimeoutMs: settings.connectTimeoutMs,
     ...settings.tls,
@@ -87,6 +99,7 @@ export async function recordCommand(args: string[]): Promise<number> {
     overwrite: values.overwrite,
     redact: rules,
     redactKey: key,
+    onRecordError,
   });
   out.write(
     json
@@ -95,10 +108,12 @@ export async function recordCommand(args: string[]): Promise<number> {
   );
   // Signal handlers first: a signal right after the ready line must still close the file.
   const stopped = untilSignal(recording, logger);
+  const control = await settings.hooks.startControl(recording.faults, logger);
   announce(settings, formatEndpoint(recording.endpoint), recording.tlsFingerprint);
   let failure: unknown;
   try {
     await stopped;
+    await control?.close();
   } finally {
     try {
       await recording.close();

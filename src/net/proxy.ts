@@ -14,6 +14,9 @@ import {
 } from "./endpoint.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { handleConnection } from "./connection.ts";
+import { closeQuietly, writeAll } from "./relay.ts";
+import { serializeErr } from "../protocol/generic.ts";
+import { framePacket } from "../protocol/writer.ts";
 import { type CertificateSource, loadServerCertificate } from "./certificate.ts";
 import { type ProxyTls, serverHostname } from "./handshake.ts";
 import { parseTlsMode, TlsError, type TlsMode } from "../client/tls.ts";
@@ -31,6 +34,11 @@ export interface ProxyOptions {
   tap?: (info: ConnectionInfo) => ConnectionTap;
   /** Milliseconds to wait for the server's TCP connect before answering the client with an ERR. */
   connectTimeoutMs?: number;
+  /**
+   * Asked at each accept: a reason to refuse the connection (it gets an ERR 1053 naming the
+   * reason, and one log line), or undefined to serve it. `record --on-record-error refuse` uses it.
+   */
+  refuse?: () => string | undefined;
   /**
    * Terminate clients' TLS with this certificate (`"auto"`: a self-signed one made at start), so
    * clients that want TLS get it and the traffic is still decoded. Without it the proxy clears
@@ -101,6 +109,13 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         continue;
       }
       const id = ++nextId;
+      // --- refusal (options.refuse) ---
+      const refusal = options.refuse?.();
+      if (refusal !== undefined) {
+        refuseConnection(conn, id, refusal, logger);
+        continue;
+      }
+      // --- end of refusal ---
       const handle = handleConnection(conn, {
         id,
         server,
@@ -176,6 +191,16 @@ async function proxyTls(
   }
   if (ca.length > 0) settings.serverCa = ca;
   return fingerprint ? { settings, fingerprint } : { settings };
+}
+
+/**
+ * Answers a client the proxy will not serve with an ERR in place of the greeting (as a server
+ * shutting down does: ER_SERVER_SHUTDOWN 1053, 08S01), logs one line, and closes.
+ */
+function refuseConnection(conn: Deno.Conn, id: number, reason: string, logger: Logger): void {
+  logger.log("warn", "connection-refused", `Connection refused: ${reason}`, { connection: id });
+  const payload = serializeErr({ kind: "err", code: 1053, sqlState: "08S01", message: reason });
+  writeAll(conn, framePacket(payload, 0)).catch(() => {}).finally(() => closeQuietly(conn));
 }
 
 function toEndpoint(value: string | Endpoint): Endpoint {

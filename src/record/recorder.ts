@@ -42,6 +42,14 @@ export interface RecordOptions extends ProxyOptions {
   onPacket?: (connection: ConnectionInfo, packet: DecodedPacket) => void;
   /** Decoding (and so recording) stopped for a connection: TLS, compression, a lost track. */
   onOpaque?: (connection: ConnectionInfo, reason: string) => void;
+  /**
+   * When the recording cannot be written (disk full, file gone read-only): `continue` (default)
+   * keeps relaying every connection, unrecorded; `refuse` also refuses new connections (ERR 1053
+   * naming why), for when an unrecorded session is worse than none. Either way the failure is
+   * logged once (`recording-failed`), {@link RecordingProxy.stats} carries it, and `close()`
+   * rejects.
+   */
+  onRecordError?: "continue" | "refuse";
 }
 
 /** Figures of a recording so far. */
@@ -202,7 +210,15 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
 
   let proxy: ProxyServer;
   try {
-    proxy = await startProxy({ ...options, server, tap });
+    const refuse = options.onRecordError === "refuse"
+      ? () => {
+        const error = writer.stats().error;
+        return error === undefined
+          ? undefined
+          : `Recording stopped (${error}); this proxy refuses new connections (--on-record-error refuse)`;
+      }
+      : undefined;
+    proxy = await startProxy({ ...options, server, tap, refuse });
   } catch (error) {
     // Nothing was recorded: leave no empty file behind.
     await writer.close().catch(() => {});
