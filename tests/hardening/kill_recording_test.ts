@@ -1,0 +1,114 @@
+/**
+ * `record` killed with SIGKILL under load (8 mysql2 connections querying as fast as they can)
+ * leaves a file that `inspect` reads and `replay` serves, up to its last complete line, with no
+ * option: a last line cut short is dropped with a warning.
+ */
+import assert from "node:assert/strict";
+import mysql from "mysql2/promise";
+import { replay } from "../../mod.ts";
+import { liveTest } from "../helpers/mariadb.ts";
+
+const MOD = new URL("../../mod.ts", import.meta.url).pathname;
+const WORKERS = 8;
+
+liveTest(
+  "record killed with -9 under load: inspect reads the file and replay serves it",
+  async (db) => {
+    const dir = await Deno.makeTempDir({ prefix: "kill-record-" });
+    try {
+      const out = `${dir}/killed.jsonl`;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "-A", MOD, "record", "--quiet", "--listen", "127.0.0.1:0"],
+          ...["--server", `${db.hostname}:${db.port}`, "--out", out],
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let stdout = "";
+      let port: number | undefined;
+      while (port === undefined) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stdout += value;
+        port = Number(stdout.match(/^Listening on 127\.0\.0\.1:(\d+)/m)?.[1]) || undefined;
+      }
+      assert.ok(port, stdout);
+      const drained = (async () => {
+        while (!(await reader.read()).done);
+      })();
+      const { user, password } = db.users.native;
+      let answered = 0;
+      let stop = false;
+      const lost: string[] = [];
+      const worker = async (w: number) => {
+        const conn = await mysql.createConnection({ host: "127.0.0.1", port, user, password });
+        conn.on("error", () => {});
+        try {
+          for (let i = 0; !stop; i++) {
+            const [rows] = await conn.query(`SELECT ${w} AS w, ${i} AS i, REPEAT('r', 200) AS pad`);
+            assert.equal((rows as { i: number }[])[0].i, i);
+            answered++;
+          }
+        } catch (error) {
+          lost.push((error as { code?: string }).code ?? String(error));
+        } finally {
+          conn.destroy();
+        }
+      };
+      const workers = Array.from({ length: WORKERS }, (_, w) => worker(w));
+      // Under load for a while (thousands of queries), then SIGKILL mid-run.
+      while (answered < 3000) await new Promise((resolve) => setTimeout(resolve, 20));
+      child.kill("SIGKILL");
+      const status = await child.status;
+      stop = true;
+      await Promise.all(workers);
+      await drained;
+      assert.equal(status.signal, "SIGKILL");
+      assert.equal(lost.length, WORKERS, "every client lost its connection when the proxy died");
+
+      // inspect: valid (exit 0), whatever the last line holds.
+      const inspected = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", MOD, "inspect", "--json", out],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(inspected.stderr);
+      assert.equal(inspected.code, 0, stderr);
+      const report = JSON.parse(new TextDecoder().decode(inspected.stdout));
+      assert.equal(report.connections.length, WORKERS);
+      assert.ok(report.commands.total > 1000, `${report.commands.total} commands recorded`);
+      // Killed: connections have no close line, and the warning says so.
+      assert.match(stderr, /have no "close" line/);
+
+      // replay (no option) serves what was recorded: worker 0's first query, as MariaDB answered it.
+      const warnings: string[] = [];
+      await using server = await replay(out, {
+        listen: "127.0.0.1:0",
+        onWarning: (w) => warnings.push(w),
+      });
+      assert.ok(server.stats().recorded > 1000);
+      const conn = await mysql.createConnection({
+        host: "127.0.0.1",
+        port: server.port,
+        user,
+        password: "any",
+      });
+      try {
+        const [rows] = await conn.query("SELECT 0 AS w, 0 AS i, REPEAT('r', 200) AS pad");
+        assert.deepEqual(rows, [{ w: 0, i: 0, pad: "r".repeat(200) }]);
+      } finally {
+        await conn.end();
+      }
+      console.log(
+        `killed after ${answered} answers: ${report.commands.total} commands in ${report.lines} ` +
+          `lines; warnings: ${[...stderr.trim().split("\n"), ...warnings].length}`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { timeoutMs: 90_000 },
+);
