@@ -130,6 +130,34 @@ export {
   NoiseRuleError,
   parseNoiseRule,
 } from "./src/compare/noise.ts";
+// --- hooks and faults (issue 8): docs/hooks.md, docs/faults.md ---
+export { errorAnswer, okAnswer, resultSet, rewrite } from "./src/hooks/answers.ts";
+export type {
+  Answer,
+  CellValue,
+  ColumnSpec,
+  CommandDecision,
+  ErrorAnswer,
+  HookConnection,
+  Hooks,
+  LoginEvent,
+  OkAnswer,
+  QueryEvent,
+  QueryResult,
+  QueryResultEvent,
+  ResultSetAnswer,
+  ResultSetView,
+  RewriteDecision,
+} from "./src/hooks/types.ts";
+export { loadScript, ScriptError } from "./src/hooks/load.ts";
+export { type FaultControl, type FaultInfo } from "./src/faults/set.ts";
+export {
+  type Direction as FaultDirection,
+  type FaultSpec,
+  FaultSpecError,
+  parseFault,
+} from "./src/faults/spec.ts";
+// --- end of hooks and faults ---
 
 // Types the API above refers to, public so its documentation is complete (deno doc --lint).
 export type { Credentials, LoginOptions } from "./src/client/login.ts";
@@ -238,6 +266,7 @@ export type {
 export type { ClientMessage, Command, ServerMessage } from "./src/session/messages.ts";
 
 if (import.meta.main) {
-  const { main } = await import("./src/cli/main.ts");
-  Deno.exit(await main(Deno.args));
+  // Not a top-level await: a --script that imports this module (for its helpers) must find it
+  // evaluated, not waiting on the CLI that is loading the script.
+  import("./src/cli/main.ts").then(({ main }) => main(Deno.args)).then(Deno.exit);
 }

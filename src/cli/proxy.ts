@@ -17,6 +17,12 @@ import { COMPARE_OPTIONS, COMPARE_OPTIONS_HELP } from "./compare_options.ts";
 import type { CertificateSource } from "../net/certificate.ts";
 import { parseTlsMode, type TlsMode } from "../client/tls.ts";
 import { proxyCompare } from "./proxy_compare.ts";
+import {
+  HOOK_OPTIONS,
+  HOOK_OPTIONS_HELP,
+  type HookSettings,
+  hookSettings,
+} from "./hook_options.ts";
 
 /**
  * The options of `proxy`, which every subcommand built on the proxy (`record`) accepts too.
@@ -29,7 +35,8 @@ import { proxyCompare } from "./proxy_compare.ts";
  */
 export const PROXY_OPTIONS = {
   listen: { type: "string", default: "127.0.0.1:3307" },
-  server: { type: "string", default: "127.0.0.1:3306" },
+  // No default here: without --server, a --script is the server (default applied in proxySettings).
+  server: { type: "string" },
   trace: { type: "boolean", default: false },
   json: { type: "boolean", default: false },
   quiet: { type: "boolean", default: false },
@@ -40,6 +47,7 @@ export const PROXY_OPTIONS = {
   "tls-auto": { type: "boolean", default: false },
   "server-tls": { type: "string", default: "off" },
   "server-ca": { type: "string" },
+  ...HOOK_OPTIONS,
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -65,6 +73,7 @@ export const PROXY_OPTIONS_HELP =
                           required, verify-ca, verify-identity (as a client's --ssl-mode)
   --server-ca FILE        CA certificates (PEM) that verify-ca and verify-identity trust
                           (default: the system's)
+${HOOK_OPTIONS_HELP}
   -h, --help              show this help`;
 
 /** Help text of `proxy`. */
@@ -104,6 +113,8 @@ export interface ProxySettings {
   onOpaque: (connection: ConnectionInfo, reason: string) => void;
   /** The TLS options for `startProxy()`/`record()` (spread them in). */
   tls: { tls?: CertificateSource; serverTls: TlsMode; serverCaFile?: string };
+  /** `--script`, `--fault`, `--control` (src/cli/hook_options.ts). */
+  hooks: HookSettings;
 }
 
 /**
@@ -117,7 +128,7 @@ export interface ProxySettings {
  */
 export function proxySettings(values: {
   listen: string;
-  server: string;
+  server?: string;
   trace: boolean;
   json: boolean;
   quiet: boolean;
@@ -128,13 +139,17 @@ export function proxySettings(values: {
   "tls-auto"?: boolean;
   "server-tls"?: string;
   "server-ca"?: string;
+  script?: string;
+  fault?: string[];
+  control?: string;
+  "control-token"?: string;
 }): ProxySettings {
   const json = values.json;
   const logger = stderrLogger(json ? "json" : "human", values.quiet ? "warn" : "info");
   const out = new LineWriter(Deno.stdout);
   return {
     listen: endpointOption(values.listen, "listen"),
-    server: endpointOption(values.server, "server"),
+    server: endpointOption(values.server ?? "127.0.0.1:3306", "server"),
     connectTimeoutMs: positiveInteger(values["connect-timeout"], "connect-timeout"),
     maxPacketLength: positiveInteger(values["max-packet"], "max-packet"),
     json,
@@ -149,6 +164,7 @@ export function proxySettings(values: {
         connection: info.id,
       }),
     tls: tlsSettings(values),
+    hooks: hookSettings(values, values.server !== undefined),
   };
 }
 
@@ -182,12 +198,16 @@ export async function proxyCommand(args: string[]): Promise<number> {
   }
   const settings = proxySettings(values);
   if (values.compare !== undefined) {
+    if (values.script !== undefined || values.fault.length > 0 || values.control !== undefined) {
+      throw new UsageError("Options --script, --fault and --control do not go with --compare");
+    }
     return await proxyCompare(settings, { ...values, compare: values.compare });
   }
   const { logger, out, onPacket, onOpaque } = settings;
   const proxy = await startProxy({
     listen: settings.listen,
-    server: settings.server,
+    server: settings.hooks.serverless ? null : settings.server,
+    ...settings.hooks.proxy,
     logger,
     connectTimeoutMs: settings.connectTimeoutMs,
     ...settings.tls,
@@ -200,8 +220,10 @@ export async function proxyCommand(args: string[]): Promise<number> {
   });
   // Signal handlers first: a signal right after the ready line must still shut down cleanly.
   const stopped = untilSignal(proxy, logger);
+  const control = await settings.hooks.startControl(proxy.faults, logger);
   announce(settings, formatEndpoint(proxy.endpoint), proxy.tlsFingerprint);
   await stopped;
+  await control?.close();
   out.flush();
   return 0;
 }
@@ -218,7 +240,9 @@ export async function proxyCommand(args: string[]): Promise<number> {
  */
 export function announce(settings: ProxySettings, listen: string, tlsFingerprint?: string): void {
   const { logger, out, json } = settings;
-  const server = formatEndpoint(settings.server);
+  const server = settings.hooks.serverless
+    ? `the script ${settings.hooks.proxy.script} (no --server)`
+    : formatEndpoint(settings.server);
   announceTls(settings, tlsFingerprint);
   logger.log(
     "warn",

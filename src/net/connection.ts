@@ -13,6 +13,7 @@ import type { ConnectionInfo, ConnectionTap } from "../session/tap.ts";
 import { serializeErr } from "../protocol/generic.ts";
 import { Capability } from "../protocol/constants.ts";
 import { framePacket } from "../protocol/writer.ts";
+import type { ConnectionPlan, Planner, RelayIo } from "../hooks/plan.ts";
 
 /**
  * Capabilities the proxy clears in the server greeting, so clients do not use what it cannot
@@ -32,6 +33,8 @@ export interface ConnectionOptions {
   connectTimeoutMs: number;
   /** TLS towards the client and the server (see `src/net/handshake.ts`); default none. */
   tls?: ProxyTls;
+  /** Hooks and faults (see `src/hooks/plan.ts`): asked once per connection when set. */
+  plan?: Planner;
 }
 
 /** A connection being served. */
@@ -80,6 +83,29 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
       connection: id,
       client: info.client,
     });
+    // --- hooks and faults (src/hooks/plan.ts): refuse, serve without a server, wrap ---
+    const plan: ConnectionPlan = options.plan ? await options.plan(info) : {};
+    if (plan.refusal || plan.serve) {
+      const tap = guardTap(options.tap?.(info), logger, id);
+      const bytes = { client: 0, server: 0 };
+      let ends: PumpEnd[] = [{ kind: "eof" }];
+      if (plan.refusal) await writeAll(client, plan.refusal).catch(() => {});
+      else ends = await plan.serve!(client, relayIo(tap, bytes));
+      const reason = plan.refusal ? "refused" : closeReason(ends, closed);
+      close();
+      tap.close(reason, bytes);
+      plan.closed?.(reason);
+      logger.log(
+        "info",
+        "connection-closed",
+        `Closed after ${((performance.now() - started) / 1000).toFixed(3)} s (${reason}): ` +
+          `${tap.commands} commands`,
+        { connection: id, reason, commands: tap.commands },
+      );
+      return;
+    }
+    const clientConn = plan.wrapClient ? plan.wrapClient(client) : client;
+    // --- end of hooks and faults before dialing ---
     try {
       upstream = await connect(
         options.server,
@@ -105,11 +131,11 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
     let fromClient = 0;
     let fromServer = 0;
     // --- handshake phase (src/net/handshake.ts): greeting, TLS, login renumbering ---
-    const phase = await negotiate(client, upstream, {
+    const phase = await negotiate(clientConn, upstream, {
       id,
       logger,
       tap,
-      unsupported: UNSUPPORTED_CAPABILITIES,
+      unsupported: UNSUPPORTED_CAPABILITIES | (plan.unsupported ?? 0),
       tls: options.tls ?? { serverHostname: serverHostname(options.server) },
     });
     fromServer += phase.bytes.server;
@@ -122,7 +148,13 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
     }
     // --- end of the handshake phase: `streams` carry plaintext both ways ---
     let ends: PumpEnd[];
-    if (phase.kind === "ok") {
+    if (phase.kind === "ok" && plan.relay) {
+      // Hooks or decoded faults: the mediated command phase (src/hooks/mediate.ts).
+      const bytes = { client: 0, server: 0 };
+      ends = await plan.relay(phase.client, phase.server, relayIo(tap, bytes));
+      fromClient += bytes.client;
+      fromServer += bytes.server;
+    } else if (phase.kind === "ok") {
       const serverToClient = pump(phase.server, phase.client, {
         onChunk: tap.server,
         onBytes: (n) => fromServer += n,
@@ -148,6 +180,7 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
     // Close first, so whoever acts on the log line finds the connection gone.
     close();
     tap.close(reason, { client: fromClient, server: fromServer });
+    plan.closed?.(reason);
     logger.log(
       "info",
       "connection-closed",
@@ -163,6 +196,15 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
       },
     );
   }
+}
+
+/** The tap and byte counters the hooks' relay reports to. */
+function relayIo(tap: Required<ConnectionTap>, bytes: { client: number; server: number }): RelayIo {
+  return {
+    tap,
+    onClientBytes: (n) => bytes.client += n,
+    onServerBytes: (n) => bytes.server += n,
+  };
 }
 
 /**

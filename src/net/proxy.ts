@@ -21,13 +21,20 @@ import { type CertificateSource, loadServerCertificate } from "./certificate.ts"
 import { type ProxyTls, serverHostname } from "./handshake.ts";
 import { parseTlsMode, TlsError, type TlsMode } from "../client/tls.ts";
 import type { ConnectionInfo, ConnectionTap } from "../session/tap.ts";
+import { createPlanner } from "../hooks/plan.ts";
+import { loadScript } from "../hooks/load.ts";
+import type { Hooks } from "../hooks/types.ts";
+import { type FaultControl, FaultSet } from "../faults/set.ts";
 
 /** Options of {@link startProxy}. */
 export interface ProxyOptions {
   /** Where clients connect: `HOST:PORT` or `unix:/path`. Default `127.0.0.1:3307`; port 0 picks one. */
   listen?: string | Endpoint;
-  /** The MySQL server: `HOST:PORT` or `unix:/path`. Default `127.0.0.1:3306`. */
-  server?: string | Endpoint;
+  /**
+   * The MySQL server: `HOST:PORT` or `unix:/path`. Default `127.0.0.1:3306`. `null` with a
+   * `script`: no server, the script answers everything (docs/hooks.md).
+   */
+  server?: string | Endpoint | null;
   /** Receives connection events and decode problems. Default: silent. */
   logger?: Logger;
   /** Creates the decoder that watches each connection's bytes (see `src/session/tap.ts`). */
@@ -55,6 +62,10 @@ export interface ProxyOptions {
   serverCa?: string | string[];
   /** A file of CA certificates (PEM), read at start; with {@link serverCa}, both are trusted. */
   serverCaFile?: string;
+  /** Hooks (docs/hooks.md): an object, or the path of a module to import (`--script`). */
+  script?: Hooks | string;
+  /** Faults in force from the start (docs/faults.md); more at run time through `faults`. */
+  faults?: readonly string[];
 }
 
 /** A running proxy. */
@@ -69,6 +80,8 @@ export interface ProxyServer extends AsyncDisposable {
   readonly activeConnections: number;
   /** SHA-256 fingerprint of the certificate clients get with TLS; absent without `tls`. */
   readonly tlsFingerprint?: string;
+  /** The faults in force: add, remove and list them while the proxy runs (docs/faults.md). */
+  readonly faults: FaultControl;
   /** Stops accepting and waits until every open connection has ended by itself. */
   drain(): Promise<void>;
   /** Stops accepting and closes every connection now. */
@@ -87,8 +100,18 @@ export interface ProxyServer extends AsyncDisposable {
  */
 export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServer> {
   const listenAt = toEndpoint(options.listen ?? "127.0.0.1:3307");
-  const server = toEndpoint(options.server ?? "127.0.0.1:3306");
   const logger = options.logger ?? silentLogger;
+  // --- hooks and faults (src/hooks/plan.ts) ---
+  const hooks = typeof options.script === "string"
+    ? await loadScript(options.script)
+    : options.script;
+  if (options.server === null && !hooks) {
+    throw new TypeError("Cannot start a proxy without a server: a script must answer (script)");
+  }
+  const faults = new FaultSet(options.faults ?? []);
+  const plan = createPlanner({ hooks, faults, serverless: options.server === null, logger });
+  const server = toEndpoint(options.server ?? "127.0.0.1:3306");
+  // --- end of hooks and faults ---
   const tls = await proxyTls(options, server);
   const listener = await listen(listenAt);
   const endpoint = listenerEndpoint(listener);
@@ -123,6 +146,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         tap: options.tap,
         connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
         tls: tls.settings,
+        plan,
       });
       connections.set(id, handle);
       handle.done.finally(() => connections.delete(id));
@@ -155,6 +179,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
       return connections.size;
     },
     ...(tls.fingerprint ? { tlsFingerprint: tls.fingerprint } : {}),
+    faults,
     async drain() {
       await stopAccepting();
       while (connections.size > 0) {

@@ -90,7 +90,10 @@ export interface RecordingProxy extends ProxyServer {
  * ```
  */
 export async function record(options: RecordOptions = {}): Promise<RecordingProxy> {
-  const server = typeof options.server === "object"
+  // `server: null` (a script that is the server): the recording names no server address.
+  const server = options.server === null
+    ? null
+    : typeof options.server === "object"
     ? options.server
     : parseEndpoint(options.server ?? "127.0.0.1:3306");
   const redactor = createRedactor({ rules: options.redact, key: options.redactKey });
@@ -100,7 +103,7 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
   const writer = await openWriter(options, {
     created,
     tool: `mysql-proxy ${VERSION}`,
-    serverAddress: formatEndpoint(server),
+    serverAddress: server === null ? "(script)" : formatEndpoint(server),
     redaction: redactor.info,
   });
   const emit = (event: RecordingEvent) => writer.emit(event);
@@ -243,6 +246,7 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
       return proxy.activeConnections;
     },
     ...(proxy.tlsFingerprint ? { tlsFingerprint: proxy.tlsFingerprint } : {}),
+    faults: proxy.faults,
     stats,
     async drain() {
       await proxy.drain();
