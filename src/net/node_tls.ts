@@ -30,6 +30,7 @@ export interface NodeTlsOptions {
  */
 function duplexOf(conn: Deno.Conn, initial?: Uint8Array): Duplex {
   let reading = false;
+  let buffer: Uint8Array | undefined;
   let pending = initial && initial.length > 0 ? initial.slice() : undefined;
   return new Duplex({
     read() {
@@ -40,10 +41,13 @@ function duplexOf(conn: Deno.Conn, initial?: Uint8Array): Duplex {
       }
       if (reading) return;
       reading = true;
-      const buffer = new Uint8Array(64 * 1024);
-      conn.read(buffer).then((count) => {
+      // One read buffer, and a copy of what arrived: TLS records of a MySQL session are mostly
+      // small, and a fresh 64 KiB buffer per read cost more than the copy.
+      buffer ??= new Uint8Array(64 * 1024);
+      const into = buffer;
+      conn.read(into).then((count) => {
         reading = false;
-        this.push(count === null ? null : buffer.subarray(0, count));
+        this.push(count === null ? null : into.slice(0, count));
       }, (error) => this.destroy(error));
     },
     write(chunk: Uint8Array, _encoding, callback) {

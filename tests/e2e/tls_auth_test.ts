@@ -17,6 +17,7 @@ import { selfSignedCertificate } from "../../src/net/certificate.ts";
 import { cachingSha2Scramble } from "../../src/client/auth.ts";
 import { decodeBase64 } from "../../src/record/base64.ts";
 import { startFakeAuthServer } from "../client/fake_auth_server.ts";
+import { findBinary } from "../helpers/mariadb_server.ts";
 
 const users = {
   sha2: { password: "Sha2-Secret-pw", plugin: "caching_sha2_password" as const },
@@ -170,5 +171,67 @@ Deno.test("record(): sha256_password over plaintext asks for the RSA key; the au
     "server:ok",
   ]);
   await assertNoSecrets(out, [users.sha256.password]);
+  await Deno.remove(out);
+});
+
+Deno.test("mysql_clear_password over TLS: the mariadb CLI's clear password goes through record() (TLS both sides) to replay() and is never recorded", async () => {
+  const mariadb = findBinary("mariadb");
+  if (!mariadb) return; // the CLI is needed here; the live suite checks its presence
+  const demo = new URL("../../recordings/demo.jsonl", import.meta.url).pathname;
+  await using upstream = await replay(demo, {
+    listen: "127.0.0.1:0",
+    authPlugin: "mysql_clear_password",
+    tls: "auto",
+  });
+  const { recording, out } = await recordAgainst(upstream.port, { tls: true });
+  const password = "Clear-Text-Secret-9";
+  const run = await new Deno.Command(mariadb, {
+    args: [
+      "--no-defaults",
+      "--protocol=TCP",
+      "-h",
+      "127.0.0.1",
+      "-P",
+      String(recording.port),
+      "--ssl",
+      "--user=app",
+      `--password=${password}`,
+      "--batch",
+      "-e",
+      "SELECT id, name, price FROM products ORDER BY id",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await recording.close();
+  const stderr = new TextDecoder().decode(run.stderr);
+  assert.equal(run.code, 0, stderr);
+  assert.match(new TextDecoder().decode(run.stdout), /^id\tname\tprice\n1\t/);
+  const auth = (await loadRecording(out)).connections.get(1)!.auth;
+  // Replay's greeting asks for the plugin: the password is the HandshakeResponse's auth data.
+  assert.deepEqual(auth.map((a) => a.packet.kind), ["ssl-request", "handshake-response-41", "ok"]);
+  assert.equal(auth[1].packet.authPluginName, "mysql_clear_password");
+  assert.deepEqual(auth[1].packet.authResponse, { redacted: true });
+  await assertNoSecrets(out, [password]);
+  await Deno.remove(out);
+});
+
+Deno.test("record() with --server-tls required against a server without TLS refuses the client with ERR 1043 naming the reason", async () => {
+  await using server = startFakeAuthServer({ users, cached: ["sha2"] });
+  const out = await Deno.makeTempFile({ prefix: "tls-auth-", suffix: ".jsonl" });
+  await using recording = await record({
+    listen: "127.0.0.1:0",
+    server: `127.0.0.1:${server.port}`,
+    out,
+    overwrite: true,
+    serverTls: "required",
+  });
+  await assert.rejects(login(recording.port, "sha2"), (error: Error & { errno?: number }) => {
+    assert.equal(error.errno, 1043);
+    assert.match(error.message, /server does not offer TLS.*--server-tls required/);
+    return true;
+  });
+  assert.deepEqual(server.logins, [], "the server never saw a login");
+  await recording.close();
   await Deno.remove(out);
 });

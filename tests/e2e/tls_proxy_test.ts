@@ -267,3 +267,41 @@ async function readFull(conn: Deno.Conn, into: Uint8Array): Promise<void> {
     at += n;
   }
 }
+
+liveTest(
+  "COM_CHANGE_USER over a terminated TLS session (server side plaintext) needs no renumbering and is recorded",
+  async (db) => {
+    await prepare(db);
+    await db.sql(`
+      CREATE OR REPLACE USER 'tls_second'@'%' IDENTIFIED BY 'Second-Secret-3';
+      GRANT ALL ON ${DATABASE}.* TO 'tls_second'@'%';
+    `);
+    const { recording, out } = await startRecording(db, { tls: "auto" });
+    const connection = await mysql.createConnection({
+      host: "127.0.0.1",
+      port: recording.port,
+      ...db.users.native,
+      ssl: { rejectUnauthorized: false },
+    });
+    try {
+      await connection.changeUser({ user: "tls_second", password: "Second-Secret-3" });
+      const [rows] = await connection.query("SELECT CURRENT_USER() AS u") as unknown as [
+        { u: string }[],
+      ];
+      assert.equal(rows[0].u, "tls_second@%");
+      await connection.changeUser({ ...db.users.native });
+      const [again] = await connection.query(`SELECT COUNT(*) AS n FROM ${DATABASE}.t`);
+      assert.deepEqual(again, [{ n: 2 }]);
+    } finally {
+      await connection.end();
+      await recording.close();
+    }
+    const conn = (await loadRecording(out)).connections.get(1)!;
+    const changes = conn.commands.filter((c) => c.event.cmd === "change-user");
+    assert.equal(changes.length, 2);
+    assert.equal((changes[0].event as { user?: string }).user, "tls_second");
+    await assertNoSecret(out, "Second-Secret-3");
+    await assertNoSecret(out, db.users.native.password);
+    await Deno.remove(out);
+  },
+);
