@@ -6,8 +6,7 @@
  *
  * @module
  */
-import tls from "node:tls";
-import { Duplex } from "node:stream";
+import { nodeAcceptTls } from "../../src/net/node_tls.ts";
 import { constants, createHash, generateKeyPairSync, privateDecrypt } from "node:crypto";
 import { Capability } from "../../src/protocol/constants.ts";
 import { framePacket } from "../../src/protocol/writer.ts";
@@ -170,38 +169,22 @@ export function startFakeAuthServer(options: FakeServerOptions): FakeAuthServer 
     let secure = false;
     let request = parseHandshakeResponse(first.payload);
     if (request.kind === "ssl-request") {
-      const socket = new tls.TLSSocket(duplexOf(conn, packets.rest()), {
-        isServer: true,
+      const session = await nodeAcceptTls(conn, {
         cert: options.tls!.cert,
         key: options.tls!.key,
+        initial: packets.rest(),
       });
-      const chunks: Uint8Array[] = [];
-      let wake: (() => void) | undefined;
-      let ended = false;
-      socket.on("data", (c: Uint8Array) => {
-        chunks.push(c);
-        wake?.();
-      });
-      socket.on("end", () => {
-        ended = true;
-        wake?.();
-      });
-      socket.on("error", () => {
-        ended = true;
-        wake?.();
-      });
-      read = async (b: Uint8Array) => {
-        while (chunks.length === 0) {
-          if (ended) return null;
-          await new Promise<void>((r) => wake = r);
-        }
-        const c = chunks.shift()!;
-        b.set(c.subarray(0, b.length));
-        if (c.length > b.length) chunks.unshift(c.subarray(b.length));
-        return Math.min(c.length, b.length);
+      read = (b: Uint8Array) => session.read(b).catch(() => null);
+      write = async (bytes: Uint8Array) => {
+        for (let o = 0; o < bytes.length;) o += await session.write(bytes.subarray(o));
       };
-      write = (bytes: Uint8Array) => new Promise((r) => socket.write(bytes.slice(), () => r()));
-      close = () => socket.destroy();
+      close = () => {
+        try {
+          session.close();
+        } catch {
+          // closed
+        }
+      };
       packets = new Packets(read);
       secure = true;
       first = await packets.next();
@@ -328,39 +311,4 @@ export function startFakeAuthServer(options: FakeServerOptions): FakeAuthServer 
     close,
     [Symbol.asyncDispose]: close,
   };
-}
-
-function duplexOf(conn: Deno.Conn, initial: Uint8Array): Duplex {
-  let reading = false;
-  let first: Uint8Array | undefined = initial.length > 0 ? initial : undefined;
-  return new Duplex({
-    read() {
-      if (first) {
-        const chunk = first;
-        first = undefined;
-        this.push(chunk);
-        return;
-      }
-      if (reading) return;
-      reading = true;
-      const buffer = new Uint8Array(65536);
-      conn.read(buffer).then((n) => {
-        reading = false;
-        this.push(n === null ? null : buffer.subarray(0, n));
-      }, (e) => this.destroy(e));
-    },
-    write(chunk: Uint8Array, _e, cb) {
-      (async () => {
-        for (let o = 0; o < chunk.length;) o += await conn.write(chunk.subarray(o));
-      })().then(() => cb(), cb);
-    },
-    destroy(error, cb) {
-      try {
-        conn.close();
-      } catch {
-        // closed
-      }
-      cb(error);
-    },
-  });
 }
