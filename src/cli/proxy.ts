@@ -90,8 +90,10 @@ connect in plaintext, and a client that insists on TLS gets an ERR saying how to
 a certificate the proxy terminates the client's TLS, decodes (and records) the plaintext, and
 talks to the server as --server-tls says (docs/tls.md).
 
-Compression is not decoded yet: the proxy clears CLIENT_COMPRESS in the server greeting, so
-clients connect without compression.
+Compression: a client that asks for it (CLIENT_COMPRESS, zlib: mariadb --compress, mysql2
+compress: true) keeps it; the proxy forwards the compressed frames unchanged and decodes (and
+records) the packets inside them. zstd (CLIENT_ZSTD_COMPRESSION_ALGORITHM, MySQL 8.0.18+) is
+cleared in the greeting: clients that offer it fall back to zlib or none.
 
 SIGINT/SIGTERM stop accepting and wait for open connections to finish; a second signal closes
 them at once. Exit status: 0 after a clean shutdown, 1 on a runtime error, 2 on a usage error.
@@ -229,8 +231,7 @@ export async function proxyCommand(args: string[]): Promise<number> {
 }
 
 /**
- * Prints the ready line on stdout (after saying how TLS is handled, and that compression is
- * cleared), as text or JSON: `Listening on 127.0.0.1:3307, forwarding to 127.0.0.1:3306`.
+ * Prints the ready line on stdout (after saying how TLS is handled), as text or JSON: `Listening on 127.0.0.1:3307, forwarding to 127.0.0.1:3306`.
  * `tlsFingerprint` is the certificate's, when the proxy offers TLS.
  *
  * @example
@@ -239,17 +240,11 @@ export async function proxyCommand(args: string[]): Promise<number> {
  * ```
  */
 export function announce(settings: ProxySettings, listen: string, tlsFingerprint?: string): void {
-  const { logger, out, json } = settings;
+  const { out, json } = settings;
   const server = settings.hooks.serverless
     ? `the script ${settings.hooks.proxy.script} (no --server)`
     : formatEndpoint(settings.server);
   announceTls(settings, tlsFingerprint);
-  logger.log(
-    "warn",
-    "compression-disabled",
-    "Compression is not decoded yet: CLIENT_COMPRESS is cleared in the server greeting, so " +
-      "clients connect without compression",
-  );
   out.write(
     json
       ? JSON.stringify({ event: "listening", listen, server })

@@ -39,8 +39,8 @@ Options:
 ${PROXY_OPTIONS_HELP}
 
 Prints the file's path at start and a summary at exit (connections, commands, bytes on the wire,
-file size). TLS and compression are not decoded yet: the proxy clears CLIENT_SSL and
-CLIENT_COMPRESS in the server greeting, so clients connect in plaintext without compression.
+file size). TLS and compression are handled as by \`proxy\` (see its --help): connections that
+use compression are decoded and recorded like the others.
 
 SIGINT/SIGTERM stop accepting, wait for open connections to finish, then flush and close the
 file; a second signal closes the connections at once. Exit status: 0 after a clean shutdown, 1 on

@@ -47,7 +47,9 @@ Options:
   -h, --help            show this help
 
 A command the recordings cannot answer gets ERR 1105 (HY000) naming it and the closest recorded
-request; the connection stays open. SIGINT/SIGTERM stop accepting and wait for open connections
+request; the connection stays open. Replay offers zlib compression (CLIENT_COMPRESS) whatever the
+recording's server did, and serves compressed frames to clients that ask for it (mariadb
+--compress, mysql2 compress: true). SIGINT/SIGTERM stop accepting and wait for open connections
 to finish; a second signal closes them. Exit status: 0, or 1 on a runtime error, an invalid
 recording, or (with --strict) misses or unused exchanges; 2 on a usage error.
 `;
