@@ -18,6 +18,8 @@ export interface CliResult {
 export interface RunningCli {
   /** The port its ready line names. */
   port: number;
+  /** Its process id. */
+  pid: number;
   /** SIGTERM, then everything it printed and its exit status. */
   stop(): Promise<CliResult>;
 }
@@ -70,7 +72,7 @@ export async function startCli(
     const result = await stop();
     throw new Error(`${args[0]} did not say where it listens:\n${result.stdout}\n${result.stderr}`);
   }
-  return { port, stop };
+  return { port, pid: child.pid, stop };
 }
 
 /** Runs `deno run -A mod.ts ARGS` to completion. */
