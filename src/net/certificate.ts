@@ -10,6 +10,7 @@
 import { createPrivateKey, generateKeyPairSync, sign, X509Certificate } from "node:crypto";
 import tls from "node:tls";
 import { encodeBase64 } from "../record/base64.ts";
+import { concatBytes } from "../protocol/framing.ts";
 
 /** A certificate and key to terminate clients' TLS with. */
 export interface ServerCertificate {
@@ -197,13 +198,7 @@ function tagged(tag: number, content: Uint8Array): Uint8Array {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts, parts.reduce((sum, part) => sum + part.length, 0));
 }
 
 const sequence = (...parts: Uint8Array[]) => tagged(0x30, concat(parts));

@@ -92,19 +92,41 @@ export async function nodeStartTls(conn: Deno.Conn, options: NodeTlsOptions): Pr
       ? (_host, cert) => tls.checkServerIdentity(options.hostname, cert)
       : () => undefined,
   });
-  await new Promise<void>((resolve, reject) => {
-    const fail = (error: Error) => {
-      socket.off("secureConnect", ok);
-      reject(error);
-    };
-    const ok = () => {
-      socket.off("error", fail);
-      resolve();
-    };
-    socket.once("secureConnect", ok);
-    socket.once("error", fail);
-  });
+  await handshake(socket, "secureConnect");
   return new NodeTlsConn(socket, conn);
+}
+
+/**
+ * Settles when `socket` emits `event` (the handshake is done) or an error, or rejects after
+ * `timeoutMs` (destroying the socket).
+ */
+async function handshake(socket: tls.TLSSocket, event: string, timeoutMs?: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: Error) => {
+        socket.off(event, ok);
+        reject(error);
+      };
+      const ok = () => {
+        socket.off("error", fail);
+        resolve();
+      };
+      socket.once(event, ok);
+      socket.once("error", fail);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(
+          () => fail(new Error(`the peer did not complete the TLS handshake in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }
+    });
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Options of {@link nodeAcceptTls}. */
@@ -138,31 +160,7 @@ export async function nodeAcceptTls(
     cert: options.cert,
     key: options.key,
   });
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const fail = (error: Error) => {
-        socket.off("secure", ok);
-        reject(error);
-      };
-      const ok = () => {
-        socket.off("error", fail);
-        resolve();
-      };
-      socket.once("secure", ok);
-      socket.once("error", fail);
-      timer = setTimeout(
-        () => fail(new Error(`the client did not complete the TLS handshake in ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-  } catch (error) {
-    socket.destroy();
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
+  await handshake(socket, "secure", options.timeoutMs ?? 10_000);
   return new NodeTlsConn(socket, conn);
 }
 

@@ -18,6 +18,7 @@ import { cachingSha2Scramble } from "../../src/client/auth.ts";
 import { decodeBase64 } from "../../src/record/base64.ts";
 import { startFakeAuthServer } from "../client/fake_auth_server.ts";
 import { findBinary } from "../helpers/mariadb_server.ts";
+import { mariadbCli } from "./tls_helpers.ts";
 
 const users = {
   sha2: { password: "Sha2-Secret-pw", plugin: "caching_sha2_password" as const },
@@ -185,28 +186,15 @@ Deno.test("mysql_clear_password over TLS: the mariadb CLI's clear password goes 
   });
   const { recording, out } = await recordAgainst(upstream.port, { tls: true });
   const password = "Clear-Text-Secret-9";
-  const run = await new Deno.Command(mariadb, {
-    args: [
-      "--no-defaults",
-      "--protocol=TCP",
-      "-h",
-      "127.0.0.1",
-      "-P",
-      String(recording.port),
-      "--ssl",
-      "--user=app",
-      `--password=${password}`,
-      "--batch",
-      "-e",
-      "SELECT id, name, price FROM products ORDER BY id",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const run = await mariadbCli(
+    mariadb,
+    recording.port,
+    ["--ssl", "--user=app", `--password=${password}`],
+    "SELECT id, name, price FROM products ORDER BY id",
+  );
   await recording.close();
-  const stderr = new TextDecoder().decode(run.stderr);
-  assert.equal(run.code, 0, stderr);
-  assert.match(new TextDecoder().decode(run.stdout), /^id\tname\tprice\n1\t/);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^id\tname\tprice\n1\t/);
   const auth = (await loadRecording(out)).connections.get(1)!.auth;
   // Replay's greeting asks for the plugin: the password is the HandshakeResponse's auth data.
   assert.deepEqual(auth.map((a) => a.packet.kind), ["ssl-request", "handshake-response-41", "ok"]);

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import mysql from "mysql2/promise";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
+import { mariadbCli } from "./tls_helpers.ts";
 import { loadRecording } from "../../src/record/reader.ts";
 import { record } from "../../mod.ts";
 import type { TlsMode } from "../../src/client/tls.ts";
@@ -29,33 +30,8 @@ function prepare(db: MariaDB): Promise<unknown> {
   return prepared;
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(db: MariaDB, port: number, args: string[], sql: string): Promise<Run> {
-  const child = new Deno.Command(db.bin.mariadb, {
-    args: [
-      "--no-defaults",
-      "--protocol=TCP",
-      "-h",
-      "127.0.0.1",
-      "-P",
-      String(port),
-      "--connect-timeout=10",
-      "--batch",
-      ...args,
-      "-e",
-      sql,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+function cli(db: MariaDB, port: number, args: string[], sql: string) {
+  return mariadbCli(db.bin.mariadb, port, args, sql);
 }
 
 async function startRecording(

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import mysql from "mysql2/promise";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
+import { mariadbCli } from "./tls_helpers.ts";
 import { loadRecording } from "../../src/record/reader.ts";
 
 const DATABASE = "e2e_tls_replay";
@@ -62,27 +63,12 @@ async function start(command: string[], ready: RegExp): Promise<Server> {
   };
 }
 
-async function cli(db: MariaDB, port: number, sql: string) {
-  const { code, stdout, stderr } = await new Deno.Command(db.bin.mariadb, {
-    args: [
-      "--no-defaults",
-      "--protocol=TCP",
-      "-h",
-      "127.0.0.1",
-      "-P",
-      String(port),
-      "--connect-timeout=10",
-      "--batch",
-      "--ssl",
-      `--user=${USER.user}`,
-      `--password=${USER.password}`,
-      "-e",
-      sql,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+function cli(db: MariaDB, port: number, sql: string) {
+  return mariadbCli(db.bin.mariadb, port, [
+    "--ssl",
+    `--user=${USER.user}`,
+    `--password=${USER.password}`,
+  ], sql);
 }
 
 liveTest(
