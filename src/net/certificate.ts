@@ -7,7 +7,14 @@
  * @module
  */
 
-import { createPrivateKey, generateKeyPairSync, sign, X509Certificate } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  X509Certificate,
+} from "node:crypto";
 import tls from "node:tls";
 import { encodeBase64 } from "../record/base64.ts";
 import { concatBytes } from "../protocol/framing.ts";
@@ -98,20 +105,30 @@ function checkCertificate(
       { cause: error },
     );
   }
+  let privateKey: KeyObject;
   try {
-    createPrivateKey(key);
+    privateKey = createPrivateKey(key);
   } catch (error) {
-    throw new CertificateError(`Cannot use ${keyName}: not a PEM private key (${message(error)})`, {
-      cause: error,
-    });
+    throw new CertificateError(
+      `Cannot use ${keyName}: not a PEM private key (${message(error)})`,
+      { cause: error },
+    );
+  }
+  // The public half of the key must be the certificate's (createSecureContext does not check
+  // this in Deno: a mismatch would only show as failed handshakes).
+  const spki = (k: KeyObject) => new Uint8Array(k.export({ type: "spki", format: "der" }));
+  const expected = spki(leaf.publicKey);
+  const actual = spki(createPublicKey(privateKey));
+  if (expected.length !== actual.length || expected.some((b, i) => b !== actual[i])) {
+    throw new CertificateError(
+      `Cannot use ${certName} with ${keyName}: the key does not match the certificate`,
+    );
   }
   try {
     tls.createSecureContext({ cert, key });
   } catch (error) {
     throw new CertificateError(
-      `Cannot use ${certName} with ${keyName}: the key does not match the certificate (${
-        message(error)
-      })`,
+      `Cannot use ${certName} with ${keyName}: ${message(error)}`,
       { cause: error },
     );
   }
