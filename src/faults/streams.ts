@@ -68,6 +68,13 @@ class FaultStream implements ByteStream {
   constructor(conn: Conn, faults: readonly LiveFault[]) {
     this.#conn = conn;
     this.#faults = faults;
+    // The proxy closes the socket itself (not this wrapper) when it shuts a connection down: a
+    // read or write stalled by `timeout` must end then, or the connection would never finish.
+    const close = conn.close.bind(conn);
+    conn.close = () => {
+      this.#closed.abort();
+      close();
+    };
     if (faults.some((f) => f.spec.kind === "slice")) {
       try {
         // Each small write its own TCP segment.
