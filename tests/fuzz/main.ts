@@ -15,9 +15,9 @@
  */
 
 import { parseArgs } from "node:util";
-import mysql from "mysql2/promise";
 import { createSessionTap, replay, startProxy } from "../../mod.ts";
 import { TARGETS } from "./targets.ts";
+import { queryDemo } from "../hardening/cli.ts";
 import { FuzzFailure, Random, runTarget } from "./random.ts";
 import {
   captureLogger,
@@ -32,19 +32,7 @@ const DEMO = new URL("../../recordings/demo.jsonl", import.meta.url).pathname;
 const NETWORK = ["replay", "proxy", "server"] as const;
 
 async function demoAnswers(port: number): Promise<void> {
-  const conn = await mysql.createConnection({
-    host: "127.0.0.1",
-    port,
-    user: "app",
-    password: "x",
-    database: "shop",
-  });
-  try {
-    const [rows] = await conn.query("SELECT id, name, price FROM products ORDER BY id");
-    if ((rows as unknown[]).length !== 4) throw new Error("the demo query lost its rows");
-  } finally {
-    await conn.end();
-  }
+  if ((await queryDemo(port)) !== 4) throw new Error("the demo query lost its rows");
 }
 
 /** Runs a network target; throws a FuzzFailure naming the seed of a session that hung. */

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import mysql from "mysql2/promise";
 import { replay } from "../../mod.ts";
+import { queryDemo } from "./cli.ts";
 
 const [rounds, cycles] = Deno.args.map(Number);
 const gc = (globalThis as unknown as { gc: () => void }).gc;
@@ -16,17 +16,7 @@ await using server = await replay(
     listen: "127.0.0.1:0",
   },
 );
-const cycle = async () => {
-  const conn = await mysql.createConnection({
-    host: "127.0.0.1",
-    port: server.port,
-    user: "app",
-    password: "x",
-    database: "shop",
-  });
-  await conn.query("SELECT id, name, price FROM products ORDER BY id");
-  await conn.end();
-};
+const cycle = () => queryDemo(server.port);
 for (let round = 0; round < rounds; round++) {
   let next = 0;
   await Promise.all(Array.from({ length: 4 }, async () => {

@@ -20,8 +20,8 @@ export interface RunningCli {
   port: number;
   /** Its process id. */
   pid: number;
-  /** SIGTERM, then everything it printed and its exit status. */
-  stop(): Promise<CliResult>;
+  /** SIGTERM (or `signal`), then everything it printed and its exit status. */
+  stop(signal?: Deno.Signal): Promise<CliResult & { signal: Deno.Signal | null }>;
 }
 
 /**
@@ -58,15 +58,15 @@ export async function startCli(
       stdout += value;
     }
   })();
-  const stop = async (): Promise<CliResult> => {
+  const stop = async (signal: Deno.Signal = "SIGTERM") => {
     try {
-      child.kill("SIGTERM");
+      child.kill(signal);
     } catch {
       // already gone
     }
-    const { code } = await child.status;
+    const status = await child.status;
     await rest;
-    return { code, stdout, stderr: await stderr };
+    return { code: status.code, signal: status.signal, stdout, stderr: await stderr };
   };
   if (port === undefined) {
     const result = await stop();
@@ -86,4 +86,25 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   }).output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code, stdout: text(stdout), stderr: text(stderr) };
+}
+
+/**
+ * Logs in to a replay of `recordings/demo.jsonl` on `port` and runs its first recorded query;
+ * resolves to the number of rows (4).
+ */
+export async function queryDemo(port: number): Promise<number> {
+  const { default: mysql } = await import("mysql2/promise");
+  const conn = await mysql.createConnection({
+    host: "127.0.0.1",
+    port,
+    user: "app",
+    password: "x",
+    database: "shop",
+  });
+  try {
+    const [rows] = await conn.query("SELECT id, name, price FROM products ORDER BY id");
+    return (rows as unknown[]).length;
+  } finally {
+    await conn.end();
+  }
 }

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import mysql from "mysql2/promise";
 import { replay } from "../../mod.ts";
 import { liveTest } from "../helpers/mariadb.ts";
+import { runCli, startCli } from "./cli.ts";
 
-const MOD = new URL("../../mod.ts", import.meta.url).pathname;
 const WORKERS = 8;
 
 liveTest(
@@ -17,28 +17,11 @@ liveTest(
     const dir = await Deno.makeTempDir({ prefix: "kill-record-" });
     try {
       const out = `${dir}/killed.jsonl`;
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          ...["run", "-A", MOD, "record", "--quiet", "--listen", "127.0.0.1:0"],
-          ...["--server", `${db.hostname}:${db.port}`, "--out", out],
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "null",
-      }).spawn();
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let stdout = "";
-      let port: number | undefined;
-      while (port === undefined) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        stdout += value;
-        port = Number(stdout.match(/^Listening on 127\.0\.0\.1:(\d+)/m)?.[1]) || undefined;
-      }
-      assert.ok(port, stdout);
-      const drained = (async () => {
-        while (!(await reader.read()).done);
-      })();
+      const recorder = await startCli([
+        ...["record", "--quiet", "--listen", "127.0.0.1:0"],
+        ...["--server", `${db.hostname}:${db.port}`, "--out", out],
+      ]);
+      const port = recorder.port;
       const { user, password } = db.users.native;
       let answered = 0;
       let stop = false;
@@ -61,23 +44,17 @@ liveTest(
       const workers = Array.from({ length: WORKERS }, (_, w) => worker(w));
       // Under load for a while (thousands of queries), then SIGKILL mid-run.
       while (answered < 3000) await new Promise((resolve) => setTimeout(resolve, 20));
-      child.kill("SIGKILL");
-      const status = await child.status;
+      const killed = await recorder.stop("SIGKILL");
       stop = true;
       await Promise.all(workers);
-      await drained;
-      assert.equal(status.signal, "SIGKILL");
+      assert.equal(killed.signal, "SIGKILL");
       assert.equal(lost.length, WORKERS, "every client lost its connection when the proxy died");
 
       // inspect: valid (exit 0), whatever the last line holds.
-      const inspected = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", MOD, "inspect", "--json", out],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(inspected.stderr);
+      const inspected = await runCli(["inspect", "--json", out]);
+      const stderr = inspected.stderr;
       assert.equal(inspected.code, 0, stderr);
-      const report = JSON.parse(new TextDecoder().decode(inspected.stdout));
+      const report = JSON.parse(inspected.stdout);
       assert.equal(report.connections.length, WORKERS);
       assert.ok(report.commands.total > 1000, `${report.commands.total} commands recorded`);
       // Killed: connections have no close line, and the warning says so.

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import mysql from "mysql2/promise";
 import { replay } from "../../mod.ts";
+import { queryDemo, runCli, startCli } from "./cli.ts";
 
-const MOD = new URL("../../mod.ts", import.meta.url).pathname;
 const DEMO = new URL("../../recordings/demo.jsonl", import.meta.url).pathname;
 const LINES = Deno.readTextFileSync(DEMO).split("\n").filter((l) => l !== "");
 
@@ -70,21 +70,6 @@ const CASES: Case[] = [
   },
 ];
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // replay runs until stopped: give it the time to load (or fail), then SIGTERM.
-  const timer = args[0] === "replay" ? setTimeout(() => child.kill("SIGTERM"), 4000) : undefined;
-  const { code, stdout, stderr } = await child.output();
-  clearTimeout(timer);
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code, stdout: text(stdout), stderr: text(stderr) };
-}
-
 Deno.test("inspect and replay name the file, line and problem of a malformed recording; exit 1", async () => {
   const dir = await Deno.makeTempDir({ prefix: "malformed-" });
   try {
@@ -101,7 +86,7 @@ Deno.test("inspect and replay name the file, line and problem of a malformed rec
           "inspect",
           path,
         ];
-        const { code, stderr } = await run(args);
+        const { code, stderr } = await runCli(args);
         assert.equal(code, 1, `${command} on ${c.name}: exit ${code}\n${stderr}`);
         assert.match(stderr, expected, `${command} on ${c.name}`);
       }
@@ -159,7 +144,9 @@ Deno.test("replay --lenient (CLI) serves a recording with a bad line, warning ab
   try {
     const path = `${dir}/bad.jsonl`;
     await Deno.writeTextFile(path, CASES[0].text);
-    const { stdout, stderr } = await run(["replay", "--lenient", "--listen", "127.0.0.1:0", path]);
+    const replaying = await startCli(["replay", "--lenient", "--listen", "127.0.0.1:0", path]);
+    assert.equal(await queryDemo(replaying.port), 4);
+    const { stdout, stderr } = await replaying.stop();
     assert.match(stderr, new RegExp(`WARN .*bad\\.jsonl:17: not valid JSON.*line skipped`));
     assert.match(stdout, /^Replaying 9 recorded exchanges from /m);
   } finally {
@@ -173,7 +160,7 @@ Deno.test("a last line cut short is not an error: inspect and replay warn and us
     const path = `${dir}/cut.jsonl`;
     const text = Deno.readTextFileSync(DEMO);
     await Deno.writeTextFile(path, text.slice(0, text.length - 40));
-    const inspected = await run(["inspect", path]);
+    const inspected = await runCli(["inspect", path]);
     assert.equal(inspected.code, 0, inspected.stderr);
     assert.match(inspected.stderr, /cut\.jsonl:38: the last line is cut short .*; ignored/);
     const warnings: string[] = [];

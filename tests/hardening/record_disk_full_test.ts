@@ -8,8 +8,7 @@ import mysql from "mysql2/promise";
 import { record } from "../../mod.ts";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { captureLogger } from "../fuzz/net.ts";
-
-const MOD = new URL("../../mod.ts", import.meta.url).pathname;
+import { startCli } from "./cli.ts";
 
 /** Mounts a small tmpfs; undefined when this process may not (not root, no mount). */
 async function smallDisk(): Promise<
@@ -130,35 +129,12 @@ diskTest(
   async (db) => {
     await using disk = await smallDisk();
     const out = `${disk!.dir}/cli.jsonl`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        ...["run", "-A", MOD, "record", "--listen", "127.0.0.1:0"],
-        ...["--server", `${db.hostname}:${db.port}`, "--out", out, "--on-record-error", "refuse"],
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stderr = new Response(child.stderr).text();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let stdout = "";
-    let port: number | undefined;
-    while (port === undefined) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stdout += value;
-      port = Number(stdout.match(/^Listening on 127\.0\.0\.1:(\d+)/m)?.[1]) || undefined;
-    }
-    assert.ok(port, stdout);
-    await fillDisk(db, port);
-    child.kill("SIGTERM");
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stdout += value;
-    }
-    const { code } = await child.status;
-    const errors = await stderr;
+    const recorder = await startCli([
+      ...["record", "--listen", "127.0.0.1:0", "--server", `${db.hostname}:${db.port}`],
+      ...["--out", out, "--on-record-error", "refuse"],
+    ]);
+    await fillDisk(db, recorder.port);
+    const { code, stdout, stderr: errors } = await recorder.stop();
     assert.equal(code, 1, errors);
     assert.match(stdout, /the recording is incomplete: No space left on device/);
     assert.match(errors, /ERROR Cannot write the recording .*recording stopped, relaying goes on/);
