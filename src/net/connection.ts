@@ -137,6 +137,7 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
       tap,
       unsupported: UNSUPPORTED_CAPABILITIES | (plan.unsupported ?? 0),
       tls: options.tls ?? { serverHostname: serverHostname(options.server) },
+      timeoutMs: options.connectTimeoutMs,
     });
     fromServer += phase.bytes.server;
     fromClient += phase.bytes.client;

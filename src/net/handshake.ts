@@ -47,6 +47,12 @@ export interface HandshakeOptions {
   /** Capabilities cleared in the greeting (CLIENT_SSL is decided here). */
   unsupported: number;
   tls: ProxyTls;
+  /**
+   * How long the server may take to send its greeting, and the client its first packet; a peer
+   * silent that long ends the connection (a frozen server, a client that never logs in: MariaDB's
+   * own connect_timeout). Default: no limit.
+   */
+  timeoutMs?: number;
 }
 
 /** How the connection phase ended. */
@@ -95,7 +101,7 @@ export async function negotiate(
   const bytes = { client: 0, server: 0 };
   const { tap, tls } = options;
   const ended = (end: PumpEnd): HandshakeResult => ({ kind: "ended", end, bytes });
-  const hello = await readFirstPacket(server);
+  const hello = await firstPacketWithin(server, "greeting from the server", options.timeoutMs);
   if (!isPacket(hello)) return ended(hello);
   const serverCapabilities = hello.end > 0 ? readGreetingCapabilities(hello.payload) : undefined;
   const serverOffersTls = ((serverCapabilities ?? 0) & Capability.CLIENT_SSL) !== 0;
@@ -115,7 +121,7 @@ export async function negotiate(
   }
 
   const serverMode = tls.serverMode ?? "off";
-  const first = await readFirstPacket(client);
+  const first = await firstPacketWithin(client, "login packet from the client", options.timeoutMs);
   if (!isPacket(first)) return ended(first);
   const request = first;
   const sslRequest = request.end > 0 && isSslRequest(request.payload);
@@ -245,6 +251,31 @@ async function refuseLogin(
     sequenceId = next.sequenceId + 1;
   }
   return await refuse(client, sequenceId, message, options);
+}
+
+/**
+ * {@link readFirstPacket} with a deadline (found by tests/hardening: without one, a server that
+ * accepted but never greeted held the proxy's connection after its client had left).
+ */
+async function firstPacketWithin(
+  conn: ByteStream,
+  what: string,
+  timeoutMs: number | undefined,
+): Promise<FirstPacket | PumpEnd> {
+  if (timeoutMs === undefined) return await readFirstPacket(conn);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<PumpEnd>((resolve) => {
+    timer = setTimeout(() => {
+      const error = new Deno.errors.TimedOut(`no ${what} within ${timeoutMs} ms`);
+      resolve({ kind: "read-error", error });
+    }, timeoutMs);
+  });
+  try {
+    // The losing read ends when the connection is closed, which ending the handshake does.
+    return await Promise.race([readFirstPacket(conn), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function isPacket(read: FirstPacket | PumpEnd): read is FirstPacket {
