@@ -59,7 +59,8 @@ export const PROXY_OPTIONS_HELP =
   --trace                 print one line per decoded packet on stdout
   --json                  logs (stderr), the ready line and --trace output as JSON lines
   --quiet                 log only warnings and errors
-  --connect-timeout MS    how long to wait for the server's TCP connect (default 10000)
+  --connect-timeout MS    how long to wait for the server's TCP connect, and then for its greeting
+                          and the client's login packet (default 10000)
   --max-packet BYTES      largest packet reassembled when packets are printed or recorded
                           (default 1073741824); a larger one is still forwarded, but that
                           connection is no longer decoded. Without --trace the proxy reads only
