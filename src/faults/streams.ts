@@ -95,7 +95,7 @@ class FaultStream implements ByteStream {
 
   async read(buffer: Uint8Array): Promise<number | null> {
     await this.#before("up");
-    const count = await this.#conn.read(buffer);
+    const count = await this.#conn.read(buffer.subarray(0, this.#paced("up", buffer.length)));
     if (count === null) return null;
     await this.#after("up", count);
     return count;
@@ -103,7 +103,7 @@ class FaultStream implements ByteStream {
 
   async write(bytes: Uint8Array): Promise<number> {
     await this.#before("down");
-    let chunk = bytes;
+    let chunk = bytes.subarray(0, this.#paced("down", bytes.length));
     for (const fault of this.#active()) {
       const spec = fault.spec;
       if (spec.kind === "slice" && goesDown(spec.direction) && fault.fires()) {
@@ -135,6 +135,17 @@ class FaultStream implements ByteStream {
     }
     this.#closed.abort();
     this.#conn.close();
+  }
+
+  /** At most 50 ms worth of bytes at a time under a bandwidth limit, so the pace is even. */
+  #paced(way: "up" | "down", length: number): number {
+    for (const fault of this.#active()) {
+      const spec = fault.spec;
+      if (spec.kind === "bandwidth" && (way === "up" ? goesUp : goesDown)(spec.direction)) {
+        length = Math.min(length, Math.max(64, Math.floor(spec.bytesPerSecond / 20)));
+      }
+    }
+    return length;
   }
 
   #active(): LiveFault[] {

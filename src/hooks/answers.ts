@@ -107,6 +107,20 @@ export function isRewrite(value: unknown): value is RewriteDecision {
     typeof (value as { sql?: unknown }).sql === "string";
 }
 
+/**
+ * The answer to send for `command`: a result set answers COM_QUERY only (other commands' result
+ * sets have other shapes), anything else becomes an ERR 1105 saying so.
+ */
+export function answerFor(answer: Answer, command: { kind: string }): Answer {
+  if (answer.kind !== "result-set" || command.kind === "COM_QUERY") return answer;
+  return {
+    kind: "error",
+    code: 1105,
+    sqlState: "HY000",
+    message: `Proxy script answered ${command.kind} with a result set: only COM_QUERY takes one`,
+  };
+}
+
 /** Server status flags of made-up answers: autocommit. */
 const STATUS_AUTOCOMMIT = 2;
 

@@ -14,7 +14,7 @@ import { type Packet, PacketFramer } from "../protocol/framing.ts";
 import { type ClientCommand, serializeCommand } from "../protocol/commands.ts";
 import { PacketWriter } from "../protocol/writer.ts";
 import { type DecodedPacket, SessionDecoder } from "../session/decoder.ts";
-import { answerFrames, isAnswer, isRewrite } from "./answers.ts";
+import { answerFor, answerFrames, isAnswer, isRewrite } from "./answers.ts";
 import { queryResult } from "./results.ts";
 import { PacketStream } from "./packet_stream.ts";
 import { type ConnectionState, hookError, runHook } from "./run.ts";
@@ -199,7 +199,7 @@ class MediatedConnection {
     let value = decision.value as Answer | { kind: string; sql?: string } | undefined;
     if (isAnswer(value)) {
       if (NO_RESPONSE.has(command.kind)) return false;
-      await this.#answer(value, reply);
+      await this.#answer(answerFor(value, command), reply);
       return false;
     }
     let sent: ClientCommand = command;
@@ -268,7 +268,7 @@ class MediatedConnection {
     if (replaced.failed) {
       await this.#answer(hookError("readQueryResult", replaced.failed), reply);
     } else if (isAnswer(replaced.value)) {
-      await this.#answer(replaced.value, reply);
+      await this.#answer(answerFor(replaced.value, command), reply);
     } else {
       for (const bytes of held) await this.#toClient(bytes, true);
     }

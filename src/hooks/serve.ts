@@ -14,7 +14,7 @@ import { parseHandshakeResponse, serializeHandshakeV10 } from "../protocol/hands
 import { PacketFramer } from "../protocol/framing.ts";
 import { PacketIO, type Transport } from "../replay/io.ts";
 import { buildGreeting, generatePublicKey, serveLogin } from "../replay/handshake.ts";
-import { answerFrames, errorAnswer, isAnswer, okAnswer } from "./answers.ts";
+import { answerFor, answerFrames, errorAnswer, isAnswer, okAnswer } from "./answers.ts";
 import { commandSql } from "./mediate.ts";
 import { type ConnectionState, hookError, runHook } from "./run.ts";
 import type { Answer, ErrorAnswer, Hooks } from "./types.ts";
@@ -78,7 +78,7 @@ export async function serveScript(client: ByteStream, options: ServeOptions): Pr
     }
     let bytes: Uint8Array;
     try {
-      bytes = answerFrames(answer, context, reply);
+      bytes = answerFrames(answerFor(answer, command), context, reply);
     } catch (error) {
       bytes = answerFrames(hookError("the answer", error), context, reply);
     }
