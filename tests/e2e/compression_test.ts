@@ -73,22 +73,25 @@ async function cli(db: MariaDB, port: number, script: string, extra: string[] = 
   return { code, stdout: text, stderr: new TextDecoder().decode(stderr) } satisfies CliRun;
 }
 
+/** The statements of the script (from its start, enough to tell them apart). */
+function statements(file: string): string[] {
+  return [
+    "SELECT 1 AS one, 'short' AS s",
+    "SELECT seq, REPEAT(CHAR(65 + seq % 26), 30) AS filler FROM seq_1_to_3000",
+    `SELECT REPEAT('x', ${BIG}) AS big`,
+    "DELETE FROM loaded",
+    `LOAD DATA LOCAL INFILE '${file}' INTO TABLE loaded`,
+    "SELECT COUNT(*), MAX(name) FROM loaded",
+  ];
+}
+
 /** A script covering several packets per frame, a result over many frames, a 17 MiB value, LOCAL INFILE. */
 async function script(): Promise<{ text: string; file: string; cleanup: () => Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "e2e-compress-" });
   const file = join(dir, "names.tsv");
   const lines = Array.from({ length: 3000 }, (_, i) => `${i}\tname number ${i}`);
   await Deno.writeTextFile(file, lines.join("\n") + "\n");
-  const text = [
-    "SELECT 1 AS one, 'short' AS s;",
-    // About 90 KiB of rows: the server sends them in several compressed frames.
-    "SELECT seq, REPEAT(CHAR(65 + seq % 26), 30) AS filler FROM seq_1_to_3000;",
-    `SELECT REPEAT('x', ${BIG}) AS big;`,
-    "DELETE FROM loaded;",
-    `LOAD DATA LOCAL INFILE '${file}' INTO TABLE loaded;`,
-    "SELECT COUNT(*), MAX(name) FROM loaded;",
-    "",
-  ].join("\n");
+  const text = statements(file).map((sql) => `${sql};`).join("\n") + "\n";
   return { text, file, cleanup: () => Deno.remove(dir, { recursive: true }) };
 }
 
@@ -109,15 +112,7 @@ liveTest(
         h.assertAllDecoded();
         assert.deepEqual(
           h.commands().map((c) => c.slice(0, 40)),
-          [
-            "COM_QUERY SELECT 1 AS one, 'short' AS s",
-            "COM_QUERY SELECT seq, REPEAT(CHAR(65 + seq % 26), 30)",
-            `COM_QUERY SELECT REPEAT('x', ${BIG}) AS big`,
-            "COM_QUERY DELETE FROM loaded",
-            `COM_QUERY LOAD DATA LOCAL INFILE '${file}' INTO`,
-            "COM_QUERY SELECT COUNT(*), MAX(name) FROM loaded",
-            "COM_QUIT",
-          ].map((c) => c.slice(0, 40)),
+          statements(file).map((sql) => `COM_QUERY ${sql}`.slice(0, 40)).concat("COM_QUIT"),
         );
         // The 17 MiB row was reassembled from continuation packets carried by compressed frames.
         assert.ok(h.packets.some((p) => p.kind === "text-row" && p.length > BIG));
@@ -175,15 +170,7 @@ liveTest(
       assert.equal(connection.opaque, undefined);
       assert.deepEqual(
         connection.commands.map((c) => `${c.event.cmd} ${c.event.sql ?? ""}`.slice(0, 40)),
-        [
-          "query SELECT 1 AS one, 'short' AS s",
-          "query SELECT seq, REPEAT(CHAR(65 + seq % 26), 30)",
-          `query SELECT REPEAT('x', ${BIG}) AS big`,
-          "query DELETE FROM loaded",
-          `query LOAD DATA LOCAL INFILE '${file}' INTO`,
-          "query SELECT COUNT(*), MAX(name) FROM loaded",
-          "quit ",
-        ].map((c) => c.slice(0, 40)),
+        statements(file).map((sql) => `query ${sql}`.slice(0, 40)).concat("quit "),
       );
       await using server = await replay(path, { listen: "127.0.0.1:0", strict: true });
       const watcher = await compressionWatcher(server.port);
