@@ -9,17 +9,13 @@ import assert from "node:assert/strict";
 import mysql from "mysql2/promise";
 import { liveTest, type MariaDB } from "../tests/helpers/mariadb.ts";
 import { startProxy } from "../mod.ts";
+import { mariadbCli } from "../tests/e2e/tls_helpers.ts";
 
 const DATABASE = "examples_hooks";
 
-async function cli(db: MariaDB, port: number, args: string[]) {
-  const output = await new Deno.Command(db.bin.mariadb, {
-    args: ["--no-defaults", "-h", "127.0.0.1", "-P", String(port), "-u", "anyone", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, stdout: text(output.stdout), stderr: text(output.stderr) };
+/** The mariadb CLI as user `anyone`: `args` then `-e SQL` (the last element of `args`). */
+function cli(db: MariaDB, port: number, args: string[]) {
+  return mariadbCli(db.bin.mariadb, port, ["-u", "anyone", ...args.slice(0, -2)], args.at(-1)!);
 }
 
 liveTest(

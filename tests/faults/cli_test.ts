@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { readRecording } from "../../mod.ts";
+import { mariadbCli } from "../e2e/tls_helpers.ts";
 
 const MOD = new URL("../../mod.ts", import.meta.url).pathname;
 const SCRIPT = new URL("../../examples/show_databases.ts", import.meta.url).pathname;
@@ -47,17 +48,9 @@ async function start(args: string[]) {
   };
 }
 
-async function mariadb(db: MariaDB, port: number, args: string[]) {
-  const output = await new Deno.Command(db.bin.mariadb, {
-    args: ["--no-defaults", "-h", "127.0.0.1", "-P", String(port), ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+/** The mariadb CLI against the proxy: `args` then `-e SQL` (the last element of `args`). */
+function mariadb(db: MariaDB, port: number, args: string[]) {
+  return mariadbCli(db.bin.mariadb, port, args.slice(0, -2), args.at(-1)!);
 }
 
 liveTest(
