@@ -223,3 +223,19 @@ Deno.test("record() with --server-tls required against a server without TLS refu
   await recording.close();
   await Deno.remove(out);
 });
+
+Deno.test("record() with --server-tls preferred talks plaintext to a server without TLS", async () => {
+  await using server = startFakeAuthServer({ users, cached: ["sha2"] });
+  const out = await Deno.makeTempFile({ prefix: "tls-auth-", suffix: ".jsonl" });
+  await using recording = await record({
+    listen: "127.0.0.1:0",
+    server: `127.0.0.1:${server.port}`,
+    out,
+    overwrite: true,
+    serverTls: "preferred",
+  });
+  await login(recording.port, "sha2");
+  assert.deepEqual(server.logins.map((l) => [l.path, l.tls]), [["fast", false]]);
+  await recording.close();
+  await Deno.remove(out);
+});

@@ -281,3 +281,43 @@ liveTest(
     await Deno.remove(out);
   },
 );
+
+liveTest(
+  "--server-tls verify-identity checks the server's name against the CA; without the CA the client gets ERR 1043 naming the failed handshake",
+  async (db) => {
+    assert(db.tls, "the test MariaDB runs with TLS");
+    await prepare(db);
+    const { recording, out } = await startRecording(db, { serverTls: "verify-identity" });
+    const [cipher] = await mysql2Session(recording.port, TLS_ONLY, undefined, [
+      "SHOW STATUS LIKE 'Ssl_cipher'",
+    ]) as [{ Value: string }[]];
+    await recording.close();
+    assert.notEqual(cipher[0].Value, "");
+    await Deno.remove(out);
+
+    // The system's roots do not know the test CA.
+    const untrusted = await record({
+      listen: "127.0.0.1:0",
+      server: `${db.hostname}:${db.port}`,
+      out,
+      overwrite: true,
+      serverTls: "verify-ca",
+    });
+    try {
+      await assert.rejects(
+        mysql2Session(untrusted.port, TLS_ONLY, undefined, ["SELECT 1"]),
+        (error: Error & { errno?: number }) => {
+          assert.equal(error.errno, 1043);
+          assert.match(
+            error.message,
+            /cannot start TLS with the server \(--server-tls verify-ca\)/,
+          );
+          return true;
+        },
+      );
+    } finally {
+      await untrusted.close();
+      await Deno.remove(out);
+    }
+  },
+);
