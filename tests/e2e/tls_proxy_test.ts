@@ -321,3 +321,26 @@ liveTest(
     }
   },
 );
+
+liveTest(
+  "TLS and compression together: mariadb --ssl --compress through record() --tls-auto, the recording holds the queries",
+  async (db) => {
+    await prepare(db);
+    const { recording, out } = await startRecording(db, { tls: "auto" });
+    const run = await cli(db, recording.port, [
+      "--ssl",
+      "--compress",
+      `--user=${db.users.native.user}`,
+      `--password=${db.users.native.password}`,
+    ], `status; SELECT name FROM ${DATABASE}.t WHERE id = 1`);
+    await recording.close();
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /SSL:\s+Cipher in use is TLS/);
+    assert.match(run.stdout, /Protocol:\s+Compressed/);
+    assert.match(run.stdout, /name\none\n/);
+    const conn = (await loadRecording(out)).connections.get(1)!;
+    assert.equal(conn.opaque, undefined);
+    assert(conn.commands.some((c) => (c.event as { sql?: string }).sql?.includes("WHERE id = 1")));
+    await Deno.remove(out);
+  },
+);

@@ -134,6 +134,20 @@ liveTest(
         } finally {
           await connection.end();
         }
+        // TLS and compression at once: replay compresses inside the TLS session.
+        const compressed = await mysql.createConnection({
+          host: "127.0.0.1",
+          port: replaying.port,
+          ...USER,
+          ssl: { rejectUnauthorized: false },
+          compress: true,
+        });
+        try {
+          const [rows] = await compressed.query(QUERY);
+          assert.deepEqual(rows, [{ id: 1, name: "alpha" }, { id: 2, name: "beta" }]);
+        } finally {
+          await compressed.end();
+        }
       } finally {
         const done = await replaying.finish();
         assert.match(done.stderr, /TLS offered to clients/);
