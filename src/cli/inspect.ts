@@ -128,7 +128,7 @@ function connectionLines(report: InspectReport): string[] {
     return table(
       list.map((c) => [
         `#${c.conn}`,
-        c.client ?? "?",
+        (c.client ?? "?") + (c.tls ? " TLS" : ""),
         c.user === undefined ? "" : `user ${c.user}`,
         c.database === undefined ? "" : `db ${c.database}`,
         count(c.commands, "command"),

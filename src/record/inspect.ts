@@ -29,6 +29,8 @@ export interface InspectedConnection {
   commands: number;
   /** Set when decoding stopped (TLS, compression). */
   opaque?: string;
+  /** True when the client asked for TLS (an SSLRequest, terminated by the proxy). */
+  tls?: boolean;
 }
 
 /** A query shape with its figures. */
@@ -245,6 +247,7 @@ export async function inspectRecording(path: string): Promise<InspectReport> {
         case "auth": {
           const c = connection(event.conn, line, event.type);
           const packet = event.packet as Record<string, unknown>;
+          if (event.from === "client" && packet.kind === "ssl-request") c.tls = true;
           if (event.from === "client" && typeof packet.username === "string") {
             c.user = packet.username;
             if (typeof packet.database === "string") c.database = packet.database;

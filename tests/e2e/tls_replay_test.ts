@@ -11,6 +11,7 @@ import mysql from "mysql2/promise";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { mariadbCli } from "./tls_helpers.ts";
 import { loadRecording } from "../../src/record/reader.ts";
+import { inspectRecording } from "../../src/record/inspect.ts";
 
 const DATABASE = "e2e_tls_replay";
 const MOD = new URL("../../mod.ts", import.meta.url).pathname;
@@ -116,6 +117,7 @@ liveTest(
       assert(!file.includes(USER.password), "no password in the recording");
       const conn = (await loadRecording(out)).connections.get(1)!;
       assert.equal(conn.auth[0].packet.kind, "ssl-request");
+      assert.equal((await inspectRecording(out)).connections[0].tls, true, "inspect says TLS");
 
       const replaying = await start(["replay", out, "--tls-auto"], /on 127\.0\.0\.1:(\d+)/);
       try {
