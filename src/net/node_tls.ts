@@ -35,8 +35,12 @@ function duplexOf(conn: Deno.Conn, initial?: Uint8Array): Duplex {
   return new Duplex({
     read() {
       if (pending) {
-        this.push(pending);
+        // On a later turn: Deno's TLSSocket starts in a tick of its own, and bytes pushed
+        // before that which fail the handshake (garbage behind an SSLRequest) make it throw an
+        // uncaught TypeError from inside node:tls, which would end the process.
+        const chunk = pending;
         pending = undefined;
+        setTimeout(() => this.push(chunk), 0);
         return;
       }
       if (reading) return;
@@ -104,16 +108,21 @@ async function handshake(socket: tls.TLSSocket, event: string, timeoutMs?: numbe
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
+      const closed = () =>
+        fail(new Error("the peer closed the connection during the TLS handshake"));
       const fail = (error: Error) => {
-        socket.off(event, ok);
+        socket.off(event, ok).off("end", closed).off("close", closed);
         reject(error);
       };
       const ok = () => {
-        socket.off("error", fail);
+        socket.off("error", fail).off("end", closed).off("close", closed);
         resolve();
       };
       socket.once(event, ok);
       socket.once("error", fail);
+      // A peer that leaves mid-handshake ends the stream without an error.
+      socket.once("end", closed);
+      socket.once("close", closed);
       if (timeoutMs !== undefined) {
         timer = setTimeout(
           () => fail(new Error(`the peer did not complete the TLS handshake in ${timeoutMs} ms`)),

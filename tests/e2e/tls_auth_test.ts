@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import mysql from "mysql2/promise";
-import { record, replay } from "../../mod.ts";
+import { createLogger, record, replay, startProxy } from "../../mod.ts";
 import { loadRecording } from "../../src/record/reader.ts";
 import { selfSignedCertificate } from "../../src/net/certificate.ts";
 import { cachingSha2Scramble } from "../../src/client/auth.ts";
@@ -238,4 +238,30 @@ Deno.test("record() with --server-tls preferred talks plaintext to a server with
   assert.deepEqual(server.logins.map((l) => [l.path, l.tls]), [["fast", false]]);
   await recording.close();
   await Deno.remove(out);
+});
+
+Deno.test("a client that leaves right after its SSLRequest, or sends garbage instead of TLS, frees its connection at once", async () => {
+  await using server = startFakeAuthServer({ users });
+  const logs: string[] = [];
+  await using proxy = await startProxy({
+    listen: "127.0.0.1:0",
+    server: `127.0.0.1:${server.port}`,
+    tls: "auto",
+    logger: createLogger({ format: "json", write: (line) => logs.push(line) }),
+  });
+  const sslRequest = new Uint8Array(36);
+  sslRequest.set([32, 0, 0, 1, 0x00, 0x8a, 0x00, 0x00, 0, 0, 0, 1, 45]);
+  for (const after of [undefined, new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n")]) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
+    await conn.read(new Uint8Array(1024)); // the greeting
+    await conn.write(sslRequest);
+    if (after) await conn.write(after);
+    const started = performance.now();
+    if (after) await conn.read(new Uint8Array(1024)).catch(() => null);
+    conn.close();
+    while (proxy.activeConnections > 0) await new Promise((r) => setTimeout(r, 10));
+    // The handshake timeout is 10 s: ending well before means the proxy noticed.
+    assert(performance.now() - started < 5000, "the connection ended without waiting");
+  }
+  assert(logs.some((l) => l.includes('"tls-failed"')), "the failed handshake is logged");
 });
