@@ -160,3 +160,33 @@ liveTest(
     }
   },
 );
+
+Deno.test("proxy, record and replay refuse TLS options they cannot use: exit 2 for usage, 1 for a bad certificate, naming the problem", async () => {
+  const run = async (args: string[]) => {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MOD, ...args, "--listen", "127.0.0.1:0"],
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    return { code, stderr: decoder.decode(stderr) };
+  };
+  const readme = new URL("../../README.md", import.meta.url).pathname;
+  const demo = new URL("../../recordings/demo.jsonl", import.meta.url).pathname;
+  const cases: [string[], number, RegExp][] = [
+    [["proxy", "--tls-cert", "x.pem"], 2, /--tls-cert and --tls-key go together/],
+    [["record", "--server-tls", "bogus"], 2, /Unknown TLS mode "bogus"/],
+    [["proxy", "--tls-auto", "--tls-cert", "a", "--tls-key", "b"], 2, /either --tls-auto or/],
+    [
+      ["replay", demo, "--tls-cert", readme, "--tls-key", readme],
+      1,
+      /README\.md: not a PEM certificate/,
+    ],
+    [["proxy", "--tls-cert", "/nonexistent.pem", "--tls-key", "k"], 1, /Cannot read the TLS/],
+  ];
+  for (const [args, code, message] of cases) {
+    const result = await run(args);
+    assert.equal(result.code, code, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  }
+});
