@@ -193,3 +193,32 @@ liveTest(
     assert.ok(auths.includes(`${db.users.native.user}@forbidden`));
   },
 );
+
+liveTest("hooks behind TLS termination: the login and commands arrive decrypted", async (db) => {
+  const users: string[] = [];
+  await using proxy = await startProxy({
+    listen: "127.0.0.1:0",
+    server: `${db.hostname}:${db.port}`,
+    tls: "auto",
+    script: {
+      readAuth: ({ user }) => {
+        users.push(user);
+      },
+      readQuery: ({ sql }) =>
+        sql === "SELECT via_tls" ? resultSet({ columns: ["ok"], rows: [["yes"]] }) : undefined,
+    },
+  });
+  const conn = await mysql.createConnection({
+    host: proxy.hostname,
+    port: proxy.port,
+    user: db.users.native.user,
+    password: db.users.native.password,
+    ssl: { rejectUnauthorized: false },
+  });
+  const [rows] = await conn.query("SELECT via_tls");
+  assert.deepEqual(rows, [{ ok: "yes" }]);
+  const [cipher] = await conn.query("SHOW STATUS LIKE 'Ssl_cipher'");
+  assert.equal((cipher as { Value: string }[])[0].Value, "", "plaintext to the server");
+  await conn.end();
+  assert.deepEqual(users, [db.users.native.user]);
+});
