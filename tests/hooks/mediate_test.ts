@@ -5,6 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import {
@@ -222,3 +224,44 @@ liveTest("hooks behind TLS termination: the login and commands arrive decrypted"
   await conn.end();
   assert.deepEqual(users, [db.users.native.user]);
 });
+
+liveTest(
+  "the mediated loop carries what a plain relay does: change user, LOCAL INFILE, multi-statements, prepared statements",
+  async (db) => {
+    const seen: string[] = [];
+    // The table withHooks() makes.
+    await withHooks(db, {}, async () => {});
+    await using proxy = await startProxy({
+      listen: "127.0.0.1:0",
+      server: `${db.hostname}:${db.port}`,
+      script: {
+        readQueryResult(event) {
+          seen.push(event.command.kind);
+          return undefined;
+        },
+      },
+    });
+    const conn = await mysql.createConnection({
+      host: proxy.hostname,
+      port: proxy.port,
+      user: db.users.native.user,
+      password: db.users.native.password,
+      database: DATABASE,
+      multipleStatements: true,
+      infileStreamFactory: () => Readable.from([Buffer.from("7\tseven\n8\teight\n")]),
+    });
+    await conn.query("DELETE FROM t WHERE id > 3");
+    const [loaded] = await conn.query("LOAD DATA LOCAL INFILE 'x.tsv' INTO TABLE t");
+    assert.equal((loaded as mysql.ResultSetHeader).affectedRows, 2);
+    const [multi] = await conn.query("SELECT 1 AS a; SELECT name FROM t WHERE id = 8");
+    assert.deepEqual(multi, [[{ a: 1 }], [{ name: "eight" }]]);
+    const [stmt] = await conn.execute("SELECT name FROM t WHERE id = ?", [7]);
+    assert.deepEqual(stmt, [{ name: "seven" }]);
+    await conn.changeUser({ user: db.users.native.user, password: db.users.native.password });
+    const [after] = await conn.query("SELECT CURRENT_USER() AS u");
+    assert.match((after as { u: string }[])[0].u, new RegExp(`^${db.users.native.user}@`));
+    await conn.query("DELETE FROM t WHERE id > 3");
+    await conn.end();
+    assert.ok(seen.includes("COM_STMT_EXECUTE") && seen.includes("COM_QUERY"), seen.join());
+  },
+);
