@@ -35,6 +35,16 @@ function silentServer(greeting?: Uint8Array) {
   };
 }
 
+/** A proxy in front of `server` with a 300 ms connect timeout, logging to `log`. */
+function proxyTo(server: { port: number }, log: ReturnType<typeof captureLogger>) {
+  return startProxy({
+    listen: "127.0.0.1:0",
+    server: `127.0.0.1:${server.port}`,
+    logger: log.logger,
+    connectTimeoutMs: 300,
+  });
+}
+
 async function readToEnd(conn: Deno.Conn): Promise<number> {
   let total = 0;
   const buffer = new Uint8Array(4096);
@@ -49,12 +59,7 @@ Deno.test("proxy: a server that never greets ends the connection after the conne
   const server = silentServer();
   const log = captureLogger();
   try {
-    await using proxy = await startProxy({
-      listen: "127.0.0.1:0",
-      server: `127.0.0.1:${server.port}`,
-      logger: log.logger,
-      connectTimeoutMs: 300,
-    });
+    await using proxy = await proxyTo(server, log);
     // One client waits for the greeting, one leaves at once: neither is held.
     const waiting = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
     const leaving = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
@@ -81,12 +86,7 @@ Deno.test("proxy: a client that never sends its login ends the connection after 
   const server = silentServer(frame(0, greeting.payload));
   const log = captureLogger();
   try {
-    await using proxy = await startProxy({
-      listen: "127.0.0.1:0",
-      server: `127.0.0.1:${server.port}`,
-      logger: log.logger,
-      connectTimeoutMs: 300,
-    });
+    await using proxy = await proxyTo(server, log);
     const client = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port });
     assert.ok((await readToEnd(client)) > 0, "the greeting was relayed, then the connection ended");
     client.close();

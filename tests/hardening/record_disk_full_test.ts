@@ -66,20 +66,37 @@ async function fillDisk(db: MariaDB, port: number): Promise<void> {
   }
 }
 
+/** record() into `dir` until its disk is full and the failure is logged. */
+async function recordUntilFull(
+  db: MariaDB,
+  dir: string,
+  log: ReturnType<typeof captureLogger>,
+  onRecordError: "continue" | "refuse",
+) {
+  const recording = await record({
+    listen: "127.0.0.1:0",
+    server: `${db.hostname}:${db.port}`,
+    out: `${dir}/full.jsonl`,
+    logger: log.logger,
+    onRecordError,
+  });
+  try {
+    await fillDisk(db, recording.port);
+    await log.waitFor("recording-failed", 1);
+  } catch (error) {
+    await recording.close().catch(() => {});
+    throw error;
+  }
+  return recording;
+}
+
 diskTest(
   "record(): disk full stops the recording with one error line; relaying goes on",
   async (db) => {
     await using disk = await smallDisk();
     const log = captureLogger();
-    const recording = await record({
-      listen: "127.0.0.1:0",
-      server: `${db.hostname}:${db.port}`,
-      out: `${disk!.dir}/full.jsonl`,
-      logger: log.logger,
-    });
+    const recording = await recordUntilFull(db, disk!.dir, log, "continue");
     try {
-      await fillDisk(db, recording.port);
-      await log.waitFor("recording-failed", 1);
       // Still relaying after the failure, new connections included.
       await fillDisk(db, recording.port);
       assert.match(recording.stats().error ?? "", /No space left on device/);
@@ -101,16 +118,8 @@ diskTest(
   async (db) => {
     await using disk = await smallDisk();
     const log = captureLogger();
-    const recording = await record({
-      listen: "127.0.0.1:0",
-      server: `${db.hostname}:${db.port}`,
-      out: `${disk!.dir}/full.jsonl`,
-      logger: log.logger,
-      onRecordError: "refuse",
-    });
+    const recording = await recordUntilFull(db, disk!.dir, log, "refuse");
     try {
-      await fillDisk(db, recording.port);
-      await log.waitFor("recording-failed", 1);
       const { user, password } = db.users.native;
       await assert.rejects(
         mysql.createConnection({ host: "127.0.0.1", port: recording.port, user, password }),
