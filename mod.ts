@@ -151,6 +151,7 @@ export type {
 } from "./src/hooks/types.ts";
 export { loadScript, ScriptError } from "./src/hooks/load.ts";
 export { type FaultControl, type FaultInfo } from "./src/faults/set.ts";
+export { type ControlOptions, type ControlServer, startControl } from "./src/control/server.ts";
 export {
   type Direction as FaultDirection,
   type FaultSpec,

@@ -22,6 +22,7 @@ export interface ControlOptions {
   listen: string;
   /** When set, requests need `Authorization: Bearer <token>`. */
   token?: string;
+  /** Receives a line for each fault added or removed. */
   logger?: Logger;
 }
 

@@ -27,7 +27,17 @@ export interface FaultInfo {
   fired: number;
 }
 
-/** Faults of a running proxy (`proxy.faults`). */
+/**
+ * Faults of a running proxy (`proxy.faults`).
+ *
+ * @example
+ * ```ts ignore
+ * await using proxy = await startProxy({ listen: "127.0.0.1:0", server: "127.0.0.1:3306" });
+ * const fault = proxy.faults.add("latency=200ms,direction=both");
+ * // ... connections opened now are slowed down ...
+ * proxy.faults.remove(fault.id);
+ * ```
+ */
 export interface FaultControl {
   /** Adds a fault from its spec (`latency=200ms`); throws a FaultSpecError when it does not parse. */
   add(spec: string): FaultInfo;
