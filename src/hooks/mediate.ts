@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type ByteStream, pump, type PumpEnd, writeAll } from "../net/relay.ts";
+import { type ByteStream, isClosedResource, pump, type PumpEnd, writeAll } from "../net/relay.ts";
 import type { Logger } from "../log.ts";
 import { type Packet, PacketFramer } from "../protocol/framing.ts";
 import { type ClientCommand, serializeCommand } from "../protocol/commands.ts";
@@ -79,7 +79,7 @@ class MediatedConnection {
     try {
       end = await this.#forwardedLogin() ?? await this.#clientLoop();
     } catch (error) {
-      end = { kind: "read-error", error };
+      end = isClosedResource(error) ? { kind: "stopped" } : { kind: "read-error", error };
     }
     const relayEnd = this.#relay ? await this.#relay : undefined;
     if (end.kind === "eof") {
@@ -335,7 +335,7 @@ class MediatedConnection {
         }
       } catch (error) {
         this.#relaying = false;
-        return { kind: "read-error", error };
+        return isClosedResource(error) ? { kind: "stopped" } : { kind: "read-error", error };
       }
     })();
   }

@@ -82,15 +82,6 @@ export function createPlanner(options: PlannerOptions): Planner {
       return plan;
     }
     if (hooks) {
-      const opened = await runHook(context, "connectServer", connection);
-      if (isAnswer(opened.value) && opened.value.kind === "error") {
-        plan.refusal = answerFrames(
-          opened.value,
-          { capabilities: Capability.CLIENT_PROTOCOL_41, mariadbCapabilities: 0 },
-          0,
-        );
-        return plan;
-      }
       plan.closed = (reason) => {
         const hook = hooks.disconnectClient;
         if (!hook) return;
@@ -100,6 +91,15 @@ export function createPlanner(options: PlannerOptions): Planner {
           })
         );
       };
+      const opened = await runHook(context, "connectServer", connection);
+      if (isAnswer(opened.value) && opened.value.kind === "error") {
+        plan.refusal = answerFrames(
+          opened.value,
+          { capabilities: Capability.CLIENT_PROTOCOL_41, mariadbCapabilities: 0 },
+          0,
+        );
+        return plan;
+      }
     }
     const wrap = drawn?.wrap;
     if (serverless) {

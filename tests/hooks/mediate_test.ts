@@ -265,3 +265,35 @@ liveTest(
     assert.ok(seen.includes("COM_STMT_EXECUTE") && seen.includes("COM_QUERY"), seen.join());
   },
 );
+
+liveTest(
+  "connectServer can refuse before the server is dialed; disconnectClient hears every end",
+  async (db) => {
+    const events: string[] = [];
+    let refuse = true;
+    await withHooks(db, {
+      connectServer(connection) {
+        events.push(`open ${connection.id}`);
+        if (refuse) return errorAnswer(1129, "Host is blocked by the script", "HY000");
+        return undefined;
+      },
+      disconnectClient(connection, reason) {
+        events.push(`close ${connection.id} ${connection.user} ${reason}`);
+      },
+    }, async (connect) => {
+      await assert.rejects(connect(), (error: mysql.QueryError) => error.errno === 1129);
+      refuse = false;
+      const conn = await connect();
+      await conn.query("SELECT 1");
+      await conn.end();
+    });
+    assert.equal(events[0], "open 1");
+    assert.equal(events[1], "close 1 undefined refused");
+    assert.equal(events[2], "open 2");
+    assert.match(
+      events[3],
+      new RegExp(`^close 2 ${db.users.native.user} closed( by proxy)?$`),
+      events.join(" | "),
+    );
+  },
+);
