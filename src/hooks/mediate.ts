@@ -12,11 +12,11 @@ import { type ByteStream, isClosedResource, pump, type PumpEnd, writeAll } from 
 import type { Logger } from "../log.ts";
 import { type Packet, PacketFramer } from "../protocol/framing.ts";
 import { type ClientCommand, serializeCommand } from "../protocol/commands.ts";
-import { PacketWriter } from "../protocol/writer.ts";
 import { type DecodedPacket, SessionDecoder } from "../session/decoder.ts";
 import { answerFor, answerFrames, isAnswer, isRewrite } from "./answers.ts";
 import { queryResult } from "./results.ts";
 import { PacketStream } from "./packet_stream.ts";
+import { commandSql, DroppedByFault, frame, needsClient, ServerGone } from "./exchange.ts";
 import { type ConnectionState, hookError, runHook } from "./run.ts";
 import type { Answer, Hooks, QueryResult } from "./types.ts";
 
@@ -389,37 +389,4 @@ class MediatedConnection {
     }
     await writeAll(this.#client.conn, bytes);
   }
-}
-
-/** The server ended the connection in the middle of an exchange. */
-export class ServerGone extends Error {
-  constructor() {
-    super("The server closed the connection");
-    this.name = "ServerGone";
-  }
-}
-
-/** A drop-after-query fault cut the response short. */
-export class DroppedByFault extends Error {
-  constructor() {
-    super("dropped by a drop-after-query fault");
-    this.name = "DroppedByFault";
-  }
-}
-
-function needsClient(response: DecodedPacket): boolean {
-  const kind = response.message.kind;
-  return kind === "local-infile-request" || kind === "auth-switch-request" ||
-    kind === "old-auth-switch-request" || kind === "auth-more-data";
-}
-
-function frame(payload: Uint8Array, seq: number): Uint8Array {
-  return new PacketWriter(payload.length + 8).packet(payload, seq).finish();
-}
-
-/** The SQL of a command, for hooks (the schema name of COM_INIT_DB). */
-export function commandSql(command: ClientCommand): string | undefined {
-  if (command.kind === "COM_QUERY" || command.kind === "COM_STMT_PREPARE") return command.sql;
-  if (command.kind === "COM_INIT_DB") return command.schema;
-  return undefined;
 }

@@ -15,7 +15,7 @@ import { PacketFramer } from "../protocol/framing.ts";
 import { PacketIO, type Transport } from "../replay/io.ts";
 import { buildGreeting, generatePublicKey, serveLogin } from "../replay/handshake.ts";
 import { answerFor, answerFrames, errorAnswer, isAnswer, okAnswer } from "./answers.ts";
-import { commandSql } from "./mediate.ts";
+import { commandSql } from "./exchange.ts";
 import { type ConnectionState, hookError, runHook } from "./run.ts";
 import type { Answer, ErrorAnswer, Hooks } from "./types.ts";
 import type { HandshakeV10 } from "../protocol/handshake.ts";
