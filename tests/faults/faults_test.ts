@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import mysql from "mysql2/promise";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
-import { type ProxyServer, startProxy } from "../../mod.ts";
+import { type ProxyServer, readRecording, record, startProxy } from "../../mod.ts";
 
 const DATABASE = "faults_e2e";
 /** Rows of about 1 KiB: 300 of them make a result of about 300 KiB. */
@@ -235,3 +235,40 @@ liveTest("slow-close=500ms: the client's connection ends late", async (db) => {
     assert.ok(ms >= 450, `closed after ${ms.toFixed(0)} ms`);
   });
 });
+
+liveTest(
+  "record() with faults: the recording holds what the client saw and reads back whole",
+  async (db) => {
+    await prepare(db);
+    const out = await Deno.makeTempFile({ suffix: ".jsonl" });
+    try {
+      const recording = await record({
+        listen: "127.0.0.1:0",
+        server: `${db.hostname}:${db.port}`,
+        out,
+        overwrite: true,
+        faults: ["error=1213,match=/^UPDATE/", "drop-after-query=/FROM big/", "slice=64b"],
+      });
+      const conn = await mysql.createConnection({
+        host: recording.hostname,
+        port: recording.port,
+        user: db.users.native.user,
+        password: db.users.native.password,
+        database: DATABASE,
+      });
+      conn.on("error", () => {});
+      await assert.rejects(conn.query("UPDATE counter SET n = n + 1"), { errno: 1213 });
+      await assert.rejects(conn.query(BIG), { code: "PROTOCOL_CONNECTION_LOST" });
+      conn.destroy();
+      await recording.close();
+      const events = [];
+      for await (const line of readRecording(out)) events.push(JSON.stringify(line.event));
+      const text = events.join("\n");
+      assert.match(text, /"sql":"UPDATE counter SET n = n \+ 1"/);
+      assert.match(text, /"code":1213/);
+      assert.match(text, /FROM big/);
+    } finally {
+      await Deno.remove(out);
+    }
+  },
+);
