@@ -223,7 +223,8 @@ function regex(text: string, where: string): RegExp {
   const match = /^\/(.*)\/([a-z]*)$/s.exec(text);
   if (!match) throw new FaultSpecError(`Cannot parse ${where}: "${text}" is not a /pattern/`);
   try {
-    return new RegExp(match[1], match[2]);
+    // g and y make test() remember where it stopped: every other statement would not match.
+    return new RegExp(match[1], match[2].replace(/[gy]/g, ""));
   } catch (error) {
     throw new FaultSpecError(`Cannot parse ${where}: ${(error as Error).message}`);
   }
