@@ -163,6 +163,8 @@ export function collectResult(
         break;
       case "ok":
       case "eof":
+        // Without CLIENT_DEPRECATE_EOF an EOF ends the column definitions: it ends nothing.
+        if (message.kind === "eof" && packet.ends === undefined && open && !prepared) break;
         takeEnd(message);
         if (open && !prepared) {
           if (open.columns.length === 0 && packet.exchange) {

@@ -30,9 +30,6 @@ export function queryResult(
   packets: DecodedPacket[],
   elapsedMs: number,
 ): QueryResult {
-  // collectResult() reads every EOF as an end of rows: its own client always negotiates
-  // CLIENT_DEPRECATE_EOF. Without it, the EOF after the column definitions ends nothing here.
-  packets = packets.filter((packet) => packet.message.kind !== "eof" || packet.ends !== undefined);
   const collected = collectResult(command, packets, [], {
     sentAt: 0,
     firstByteUs: 0,
