@@ -10,6 +10,8 @@ import { liveTest } from "../helpers/mariadb.ts";
 import { parseFault, startProxy } from "../../mod.ts";
 import { startControl } from "../../src/control/server.ts";
 import { FaultSet } from "../../src/faults/set.ts";
+import { hookSettings } from "../../src/cli/hook_options.ts";
+import { UsageError } from "../../src/cli/args.ts";
 
 liveTest("control API: add, list and remove faults while the proxy runs", async (db) => {
   await using proxy = await startProxy({
@@ -111,5 +113,21 @@ Deno.test("parseFault() reads every fault of the issue and names what is wrong",
     ] as const
   ) {
     assert.throws(() => parseFault(spec), message, spec);
+  }
+});
+
+Deno.test("--control on a non-loopback address needs a token; loopback does not", () => {
+  const saved = Deno.env.get("MYSQL_PROXY_CONTROL_TOKEN");
+  Deno.env.delete("MYSQL_PROXY_CONTROL_TOKEN");
+  try {
+    assert.throws(
+      () => hookSettings({ control: "0.0.0.0:8474" }, true),
+      (error) => error instanceof UsageError && /not a loopback address/.test(error.message),
+    );
+    hookSettings({ control: "0.0.0.0:8474", "control-token": "s3cret" }, true);
+    hookSettings({ control: "127.0.0.1:8474" }, true);
+    hookSettings({ control: "[::1]:8474" }, true);
+  } finally {
+    if (saved !== undefined) Deno.env.set("MYSQL_PROXY_CONTROL_TOKEN", saved);
   }
 });
