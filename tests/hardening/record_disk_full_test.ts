@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import mysql from "mysql2/promise";
 import { record } from "../../mod.ts";
-import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
+import { liveTest, type MariaDB, unavailableTest } from "../helpers/mariadb.ts";
 import { captureLogger } from "../fuzz/net.ts";
 import { startCli } from "./cli.ts";
 
@@ -44,10 +44,13 @@ const CAN_MOUNT = await (async () => {
   return disk !== undefined;
 })();
 
-/** A live test that needs the small disk: ignored, with the reason, when it cannot be mounted. */
+/**
+ * A live test that needs the small disk; when it cannot be mounted: ignored with the reason, and
+ * under CI=true a failure (CI runs as root).
+ */
 function diskTest(name: string, fn: (db: MariaDB) => Promise<void>): void {
   if (CAN_MOUNT) liveTest(name, fn, { timeoutMs: 60_000 });
-  else Deno.test({ name: `${name} (ignored: needs root to mount a tmpfs)`, ignore: true, fn() {} });
+  else unavailableTest(name, "needs root to mount a tmpfs");
 }
 
 /** Queries whose recording outgrows 256 KiB; every answer must still arrive. */
