@@ -11,6 +11,7 @@ import type { LogFields, Logger, LogLevel } from "../log.ts";
 import type { NoiseRule } from "./noise.ts";
 import type { CompareReport } from "./report.ts";
 import { type ConnectionInfo, type ConnectionTap, createSessionTap } from "../session/tap.ts";
+import { relayNow } from "../session/clock.ts";
 
 /** Kinds of batch items. */
 export const ItemKind = { Open: 0, Client: 1, Server: 2, Close: 3 } as const;
@@ -138,7 +139,7 @@ export async function startOffThreadCompare(
         if (data.length > bytes.length) bytes = new Uint8Array(data.length);
       }
       bytes.set(data, used);
-      items.push([kind, id, used, used + data.length, performance.now()]);
+      items.push([kind, id, used, used + data.length, relayNow()]);
       used += data.length;
       if (used >= FLUSH_BYTES) flush();
       else later();

@@ -20,6 +20,7 @@ import type { RecordingEvent } from "./events.ts";
 import { createRedactor, type RedactRule } from "./redact.ts";
 import { createRecordingWriter, type RecordingWriter, type WriterStats } from "./writer.ts";
 import { VERSION } from "../version.ts";
+import { relayNow } from "../session/clock.ts";
 
 /** Options of {@link record}: every {@link ProxyOptions} option, and where and how to record. */
 export interface RecordOptions extends ProxyOptions {
@@ -99,7 +100,7 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
   const redactor = createRedactor({ rules: options.redact, key: options.redactKey });
   const created = new Date();
   const origin = performance.now();
-  const now = () => Math.round((performance.now() - origin) * 1000);
+  const now = () => Math.round((relayNow() - origin) * 1000);
   const writer = await openWriter(options, {
     created,
     tool: `mysql-proxy ${VERSION}`,
@@ -248,6 +249,7 @@ export async function record(options: RecordOptions = {}): Promise<RecordingProx
     ...(proxy.tlsFingerprint ? { tlsFingerprint: proxy.tlsFingerprint } : {}),
     faults: proxy.faults,
     stats,
+    settled: () => proxy.settled(),
     async drain() {
       await proxy.drain();
       await writer.flush();
