@@ -1,0 +1,111 @@
+/**
+ * The few Linux system calls the epoll relay makes, through Deno's FFI. Sync calls only: they
+ * are V8 fast calls (tens of nanoseconds), where a Deno async op costs a promise, a Tokio task
+ * and a wake-up per read and per write.
+ *
+ * @module
+ */
+
+/** The symbols, as `Deno.dlopen` declares them. */
+const SYMBOLS = {
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  dup: { parameters: ["i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+/** The opened C library. */
+export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+export const EPOLLERR = 0x008;
+export const EPOLLHUP = 0x010;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
+export const IPPROTO_TCP = 6;
+export const TCP_NODELAY = 1;
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const AF_INET = 2;
+
+/** Messages of the errors a relay meets, worded as Deno's own (`(os error N)` included). */
+const ERRNO_TEXT: Record<number, string> = {
+  32: "Broken pipe",
+  104: "Connection reset by peer",
+  110: "Connection timed out",
+  113: "No route to host",
+};
+
+/** `Connection reset by peer (os error 104)`. */
+export function errnoMessage(errno: number): string {
+  return `${ERRNO_TEXT[errno] ?? "System call failed"} (os error ${errno})`;
+}
+
+/**
+ * Size of `struct epoll_event` and where its 64-bit `data` sits: packed on x86-64 (12 bytes),
+ * naturally aligned elsewhere (16 bytes).
+ */
+export const EPOLL_EVENT = Deno.build.arch === "x86_64"
+  ? { size: 12, data: 4 }
+  : { size: 16, data: 8 };
+
+/**
+ * Why the epoll relay cannot run here, or undefined when it can: Linux only, and the FFI
+ * permission (`-A` or `--allow-ffi`) granted.
+ */
+export function epollUnavailable(): string | undefined {
+  if (Deno.build.os !== "linux") return `epoll is Linux-only (this is ${Deno.build.os})`;
+  if (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64") {
+    return `untested architecture ${Deno.build.arch}`;
+  }
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+      return "no FFI permission (--allow-ffi)";
+    }
+  } catch {
+    return "the FFI permission cannot be queried";
+  }
+  return undefined;
+}
+
+/** Opens the C library; close it with `close()` when done. */
+export function openLibc(): Libc {
+  return Deno.dlopen("libc.so.6", SYMBOLS);
+}
+
+/** Reads `errno` of the calling thread right after a failed call. */
+export function errnoReader(libc: Libc): () => number {
+  const pointer = libc.symbols.__errno_location();
+  if (pointer === null) return () => 0;
+  const view = new Deno.UnsafePointerView(pointer);
+  return () => view.getInt32();
+}
+
+/** Writes one `struct epoll_event` into `into` at `offset`. */
+export function writeEpollEvent(
+  into: DataView,
+  offset: number,
+  events: number,
+  data: number,
+): void {
+  into.setUint32(offset, events, true);
+  into.setUint32(offset + EPOLL_EVENT.data, data, true);
+  into.setUint32(offset + EPOLL_EVENT.data + 4, 0, true);
+}

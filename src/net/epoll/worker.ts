@@ -1,0 +1,392 @@
+/**
+ * The epoll relay's worker: one thread that sleeps in `epoll_wait` and copies bytes between the
+ * two sockets of every connection it was handed, with plain `read`/`write` calls on non-blocking
+ * descriptors, the way haproxy does. It never waits on JavaScript: copies of what it relayed go
+ * to the main thread in batches for decoding, after the bytes are on their way.
+ *
+ * Backpressure as in `pump()`: while the bytes read from one side cannot all be written to the
+ * other, the worker stops reading that side (at most one read's worth held per direction). Copies
+ * for decoding go through a fixed ring of shared memory: when the main thread falls that far
+ * behind, the worker waits for it, so memory stays bounded whatever flows.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+
+import {
+  EAGAIN,
+  EINTR,
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLL_CTL_MOD,
+  EPOLL_EVENT,
+  EPOLLERR,
+  EPOLLHUP,
+  EPOLLIN,
+  EPOLLOUT,
+  errnoMessage,
+  errnoReader,
+  type Libc,
+  openLibc,
+  SHUT_RDWR,
+  SHUT_WR,
+  writeEpollEvent,
+} from "./libc.ts";
+import {
+  type DirectionEnd,
+  MAX_SLOTS,
+  Shared,
+  SLOT_FIELDS,
+  SlotField,
+  SlotState,
+  WAKE_TOKEN,
+  type WorkerBatch,
+  type WorkerInit,
+  type WorkerMessage,
+} from "./shared.ts";
+
+/** Events taken from one `epoll_wait`. */
+const MAX_EVENTS = 256;
+
+/** One relayed connection, as the worker sees it. Side 0 is the client, 1 the server. */
+interface Relayed {
+  slot: number;
+  generation: number;
+  fd: [number, number];
+  /** Whether the worker reads from each side now. */
+  reading: [boolean, boolean];
+  /** Bytes waiting to be written to each side. */
+  pending: [Uint8Array | null, Uint8Array | null];
+  /** How each direction (from side 0, from side 1) ended; null while it runs. */
+  ended: [DirectionEnd | null, DirectionEnd | null];
+  /** The epoll mask registered for each side; -1 when not registered. */
+  interest: [number, number];
+  closed: boolean;
+}
+
+const post = (message: WorkerMessage, transfer: Transferable[] = []) =>
+  self.postMessage(message, transfer);
+
+self.onmessage = (event: MessageEvent<WorkerInit>) => {
+  self.onmessage = null;
+  try {
+    const loop = new EpollLoop(event.data);
+    post({ type: "stopped", thread: loop.run() });
+  } catch (error) {
+    post({
+      type: "failed",
+      message: error instanceof Error ? error.stack ?? error.message : String(error),
+    });
+  }
+  self.close();
+};
+
+class EpollLoop {
+  #init: WorkerInit;
+  #libc: Libc;
+  #errno: () => number;
+  #shared: Int32Array;
+  #relayed: (Relayed | undefined)[] = new Array(MAX_SLOTS);
+  #buffer: Uint8Array;
+  #event = new DataView(new ArrayBuffer(EPOLL_EVENT.size));
+  #eventBytes: Uint8Array;
+  // The batch being gathered for the main thread: chunks in the ring, their places in #items.
+  #ring: Uint8Array;
+  /** Where the next chunk goes in the ring. */
+  #writeAt = 0;
+  /** Ring bytes the batch takes (chunks, and the tail skipped when wrapping). */
+  #used = 0;
+  /** 5 numbers per chunk: slot, side, start, end, time (see WorkerBatch). */
+  #items = new Float64Array(5 * 1024);
+  #count = 0;
+  #closes: WorkerBatch["closes"] = [];
+  #deadline = 0;
+  /** The last `settled()` request answered. */
+  #settledRequest = 0;
+  /** When the current epoll_wait returned (wall clock, milliseconds). */
+  #now = 0;
+
+  constructor(init: WorkerInit) {
+    this.#init = init;
+    this.#libc = openLibc();
+    this.#errno = errnoReader(this.#libc);
+    this.#shared = new Int32Array(init.shared);
+    this.#buffer = new Uint8Array(init.bufferSize);
+    this.#eventBytes = new Uint8Array(this.#event.buffer);
+    this.#ring = new Uint8Array(init.ring);
+  }
+
+  /** Relays until asked to stop; returns the thread's id. */
+  run(): number {
+    const thread = this.#libc.symbols.gettid();
+    const { epoll_wait, read } = this.#libc.symbols;
+    const events = new Uint8Array(EPOLL_EVENT.size * MAX_EVENTS);
+    const view = new DataView(events.buffer);
+    const wake = new Uint8Array(8);
+    let settle: number | undefined;
+    try {
+      for (;;) {
+        if (Atomics.load(this.#shared, Shared.stop) === 1) break;
+        const timeout = this.#count + this.#closes.length === 0
+          ? -1
+          : Math.max(0, Math.ceil(this.#deadline - performance.timeOrigin - performance.now()));
+        const count = epoll_wait(this.#init.epollFd, events, MAX_EVENTS, timeout);
+        if (count < 0) {
+          const errno = this.#errno();
+          if (errno === EINTR) continue;
+          throw new Error(`epoll_wait failed: ${errnoMessage(errno)}`);
+        }
+        // One clock reading per wake-up: the events of one epoll_wait are microseconds apart.
+        this.#now = performance.timeOrigin + performance.now();
+        for (let i = 0; i < count; i++) {
+          const at = i * EPOLL_EVENT.size;
+          const data = view.getUint32(at + EPOLL_EVENT.data, true);
+          if (data === WAKE_TOKEN) {
+            read(this.#init.wakeFd, wake, 8n);
+            const request = Atomics.load(this.#shared, Shared.flush);
+            if (request !== this.#settledRequest) settle = request;
+            continue;
+          }
+          this.#handle(data >>> 1, data & 1, view.getUint32(at, true));
+        }
+        if (
+          this.#closes.length > 0 || this.#used >= this.#init.flushBytes ||
+          (this.#count > 0 && this.#now >= this.#deadline) || settle !== undefined
+        ) this.#flush();
+        if (settle !== undefined) {
+          this.#settledRequest = settle;
+          post({ type: "settled", request: settle });
+          settle = undefined;
+        }
+      }
+    } finally {
+      // Every connection still open ends, those without an event so far included.
+      for (let slot = 0; slot < MAX_SLOTS; slot++) {
+        const state = Atomics.load(this.#shared, Shared.slots + slot * SLOT_FIELDS);
+        if (state === SlotState.Free || state === SlotState.Closed) continue;
+        const relayed = this.#relayedAt(slot);
+        if (!relayed.closed) this.#close(relayed, { kind: "stopped" });
+      }
+      this.#flush();
+      this.#libc.close();
+    }
+    return thread;
+  }
+
+  /** The worker's state of a slot, made at its first event (the main thread filled the slot). */
+  #relayedAt(slot: number): Relayed {
+    const base = Shared.slots + slot * SLOT_FIELDS;
+    const generation = this.#shared[base + SlotField.generation];
+    let relayed = this.#relayed[slot];
+    if (!relayed || relayed.generation !== generation) {
+      relayed = {
+        slot,
+        generation,
+        fd: [this.#shared[base + SlotField.clientFd], this.#shared[base + SlotField.serverFd]],
+        reading: [true, true],
+        pending: [null, null],
+        ended: [null, null],
+        // The main thread registered both sides for reading.
+        interest: [EPOLLIN, EPOLLIN],
+        closed: false,
+      };
+      this.#relayed[slot] = relayed;
+    }
+    return relayed;
+  }
+
+  #handle(slot: number, side: number, events: number): void {
+    const relayed = this.#relayedAt(slot);
+    if (relayed.closed) return;
+    if (events & EPOLLOUT) this.#flushPending(relayed, side);
+    if (relayed.closed) return;
+    if (relayed.reading[side] && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+      this.#readFrom(relayed, side);
+      if (relayed.closed) return;
+    }
+    if (relayed.ended[0] && relayed.ended[1] && !relayed.pending[0] && !relayed.pending[1]) {
+      this.#close(relayed);
+      return;
+    }
+    this.#updateInterest(relayed, 0);
+    this.#updateInterest(relayed, 1);
+  }
+
+  #readFrom(relayed: Relayed, side: number): void {
+    const { read, write, shutdown } = this.#libc.symbols;
+    const peer = 1 - side;
+    const buffer = this.#buffer;
+    const count = Number(read(relayed.fd[side], buffer, BigInt(buffer.length)));
+    if (count > 0) {
+      let written = Number(write(relayed.fd[peer], buffer, BigInt(count)));
+      // Forwarded first, copied for decoding after: decoding never delays the bytes. The order
+      // of the copies is still the wire's (a response is read in a later event than its request).
+      this.#record(relayed.slot, side, buffer, count);
+      if (written === count) return;
+      if (written < 0) {
+        const errno = this.#errno();
+        if (errno !== EAGAIN && errno !== EINTR) {
+          this.#fail(relayed, side, "write-error", errno);
+          return;
+        }
+        written = 0;
+      }
+      // The peer is not keeping up: hold the rest, stop reading this side until it is written.
+      relayed.pending[peer] = buffer.slice(written, count);
+      relayed.reading[side] = false;
+    } else if (count === 0) {
+      relayed.reading[side] = false;
+      relayed.ended[side] = this.#stopping(relayed) ? { kind: "stopped" } : { kind: "eof" };
+      if (!relayed.pending[peer]) shutdown(relayed.fd[peer], SHUT_WR);
+    } else {
+      const errno = this.#errno();
+      if (errno !== EAGAIN && errno !== EINTR) this.#fail(relayed, side, "read-error", errno);
+    }
+  }
+
+  /** Writes what waits for `side`; once all is written, reads from its peer again. */
+  #flushPending(relayed: Relayed, side: number): void {
+    const bytes = relayed.pending[side];
+    if (!bytes) return;
+    const direction = 1 - side;
+    const written = Number(this.#libc.symbols.write(relayed.fd[side], bytes, BigInt(bytes.length)));
+    if (written < 0) {
+      const errno = this.#errno();
+      if (errno !== EAGAIN && errno !== EINTR) this.#fail(relayed, direction, "write-error", errno);
+      return;
+    }
+    if (written < bytes.length) {
+      relayed.pending[side] = bytes.subarray(written);
+      return;
+    }
+    relayed.pending[side] = null;
+    if (relayed.ended[direction]) this.#libc.symbols.shutdown(relayed.fd[side], SHUT_WR);
+    else relayed.reading[direction] = true;
+  }
+
+  /** An error in one direction ends the connection, as in the Deno relay. */
+  #fail(
+    relayed: Relayed,
+    direction: number,
+    kind: "read-error" | "write-error",
+    errno: number,
+  ): void {
+    relayed.ended[direction] = this.#stopping(relayed)
+      ? { kind: "stopped" }
+      : { kind, message: errnoMessage(errno) };
+    this.#close(relayed, { kind: "stopped" });
+  }
+
+  #stopping(relayed: Relayed): boolean {
+    const base = Shared.slots + relayed.slot * SLOT_FIELDS;
+    return Atomics.load(this.#shared, base + SlotField.state) !== SlotState.Open;
+  }
+
+  #close(relayed: Relayed, unfinished: DirectionEnd = { kind: "stopped" }): void {
+    const { close, epoll_ctl, shutdown } = this.#libc.symbols;
+    const state = Shared.slots + relayed.slot * SLOT_FIELDS + SlotField.state;
+    // Wait out a shutdown the main thread is making on these descriptors.
+    for (;;) {
+      const previous = Atomics.compareExchange(
+        this.#shared,
+        state,
+        SlotState.Open,
+        SlotState.Closed,
+      );
+      if (previous === SlotState.Busy) {
+        Atomics.wait(this.#shared, state, SlotState.Busy, 10);
+        continue;
+      }
+      if (previous === SlotState.Stopping) Atomics.store(this.#shared, state, SlotState.Closed);
+      break;
+    }
+    for (const side of [0, 1]) {
+      if (relayed.interest[side] !== -1) {
+        epoll_ctl(this.#init.epollFd, EPOLL_CTL_DEL, relayed.fd[side], this.#eventBytes);
+      }
+      // Deno's handle on the socket stays open until the main thread hears of this: shut the
+      // socket down so the peer sees the end now, whoever else holds a descriptor.
+      shutdown(relayed.fd[side], SHUT_RDWR);
+      close(relayed.fd[side]);
+    }
+    relayed.closed = true;
+    this.#closes.push({
+      slot: relayed.slot,
+      generation: relayed.generation,
+      ends: [relayed.ended[0] ?? unfinished, relayed.ended[1] ?? unfinished],
+    });
+  }
+
+  /** Registers what the worker waits for on one side: reading it, writing what waits for it. */
+  #updateInterest(relayed: Relayed, side: number): void {
+    if (relayed.closed) return;
+    const want = (relayed.reading[side] ? EPOLLIN : 0) | (relayed.pending[side] ? EPOLLOUT : 0);
+    const current = relayed.interest[side];
+    if (want === current || (want === 0 && current === -1)) return;
+    const { epoll_ctl } = this.#libc.symbols;
+    const fd = relayed.fd[side];
+    if (want === 0) {
+      // Nothing to wait for: unregistered, so a hang-up does not wake the loop again and again.
+      epoll_ctl(this.#init.epollFd, EPOLL_CTL_DEL, fd, this.#eventBytes);
+      relayed.interest[side] = -1;
+      return;
+    }
+    writeEpollEvent(this.#event, 0, want, relayed.slot * 2 + side);
+    const operation = current === -1 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (epoll_ctl(this.#init.epollFd, operation, fd, this.#eventBytes) !== 0) {
+      this.#fail(relayed, side, "read-error", this.#errno());
+      return;
+    }
+    relayed.interest[side] = want;
+  }
+
+  /** Copies a relayed chunk into the ring, for the main thread; waits while the ring is full. */
+  #record(slot: number, side: number, bytes: Uint8Array, count: number): void {
+    const ring = this.#ring;
+    const wrap = this.#writeAt + count > ring.length;
+    const skip = wrap ? ring.length - this.#writeAt : 0;
+    while (ring.length - Atomics.load(this.#shared, Shared.inflight) - this.#used < skip + count) {
+      if (this.#count > 0 || this.#closes.length > 0) {
+        this.#flush();
+        continue;
+      }
+      // The main thread is that far behind: wait for it (forwarding pauses, memory stays put).
+      const inflight = Atomics.load(this.#shared, Shared.inflight);
+      if (Atomics.load(this.#shared, Shared.stop) === 1) return;
+      Atomics.wait(this.#shared, Shared.inflight, inflight, 100);
+    }
+    if (wrap) {
+      this.#writeAt = 0;
+      this.#used += skip;
+    }
+    if (this.#count === 0 && this.#closes.length === 0) {
+      this.#deadline = this.#now + this.#init.flushMs;
+    }
+    ring.set(count === bytes.length ? bytes : bytes.subarray(0, count), this.#writeAt);
+    let items = this.#items;
+    const at = this.#count * 5;
+    if (at + 5 > items.length) {
+      items = new Float64Array(items.length * 2);
+      items.set(this.#items);
+      this.#items = items;
+    }
+    items[at] = slot;
+    items[at + 1] = side;
+    items[at + 2] = this.#writeAt;
+    items[at + 3] = this.#writeAt + count;
+    items[at + 4] = this.#now;
+    this.#count++;
+    this.#writeAt += count;
+    this.#used += count;
+  }
+
+  #flush(): void {
+    if (this.#count === 0 && this.#closes.length === 0) return;
+    const items = this.#items.slice(0, this.#count * 5).buffer;
+    Atomics.add(this.#shared, Shared.inflight, this.#used);
+    post({ type: "batch", items, ringBytes: this.#used, closes: this.#closes }, [items]);
+    this.#used = 0;
+    this.#count = 0;
+    this.#closes = [];
+  }
+}

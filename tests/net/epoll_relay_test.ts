@@ -1,0 +1,236 @@
+/**
+ * The epoll relay on its own, over loopback TCP with an echo or a scripted peer: bytes arrive
+ * unchanged and in order, the taps see exactly what crossed in wire order (with a ring small
+ * enough to wrap at every possible offset), half-closes and closes end each direction as `pump()`
+ * does, and nothing is left open.
+ */
+import assert from "node:assert/strict";
+import { EpollRelay } from "../../src/net/epoll/relay.ts";
+import { silentLogger } from "../../src/log.ts";
+
+const unavailable = EpollRelay.unavailable();
+
+function descriptors(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+/**
+ * Descriptors open now, after one relay has come and gone: the first worker thread of a process
+ * makes Deno open an eventfd and an epoll instance that stay for the process's life.
+ */
+async function baselineDescriptors(): Promise<number> {
+  const relay = new EpollRelay({ logger: silentLogger });
+  relay.start();
+  await relay.settled();
+  await relay.stop();
+  return descriptors();
+}
+
+/** A client connected through the relay to `upstream`'s accepted side. */
+async function relayedPair(relay: EpollRelay, seen: { side: string; bytes: Uint8Array }[]) {
+  const front = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const back = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: front.addr.port });
+  const accepted = await front.accept();
+  const upstream = await Deno.connect({ hostname: "127.0.0.1", port: back.addr.port });
+  const server = await back.accept();
+  front.close();
+  back.close();
+  const counts = { client: 0, server: 0 };
+  const adopted = relay.adopt(accepted, upstream, {
+    tap: {
+      client: (chunk) => seen.push({ side: "client", bytes: chunk.slice() }),
+      server: (chunk) => seen.push({ side: "server", bytes: chunk.slice() }),
+    },
+    onClientBytes: (n) => counts.client += n,
+    onServerBytes: (n) => counts.server += n,
+  });
+  assert.ok(adopted, "the relay took the connection");
+  const close = () => {
+    for (const conn of [client, server, accepted, upstream]) {
+      try {
+        conn.close();
+      } catch {
+        // closed already
+      }
+    }
+  };
+  return { client, server, adopted, counts, close };
+}
+
+async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  for (let got = 0; got < length;) {
+    const n = await conn.read(out.subarray(got));
+    if (n === null) throw new Error(`end of stream after ${got} of ${length} bytes`);
+    got += n;
+  }
+  return out;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}
+
+function pattern(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
+  return bytes;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** A test that needs epoll (Linux, FFI allowed); elsewhere it is ignored, naming the reason. */
+function epollTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name: unavailable === undefined ? name : `${name} (not run: ${unavailable})`,
+    ignore: unavailable !== undefined,
+    fn,
+  });
+}
+
+epollTest(
+  "EpollRelay relays request/response turns byte for byte; taps see them in wire order through a wrapping ring",
+  async () => {
+    const baseline = await baselineDescriptors();
+    // A 4 KiB read buffer and an 8 KiB ring: chunks of every size land at every ring offset,
+    // exactly at its end included.
+    const relay = new EpollRelay({ logger: silentLogger, bufferSize: 4096, ringBytes: 8192 });
+    const seen: { side: string; bytes: Uint8Array }[] = [];
+    const pair = await relayedPair(relay, seen);
+    try {
+      const sizes = [1, 4096, 4095, 2, 4096, 4096, 3000, 1096, 8191, 12_288, 7, 4096];
+      for (const [turn, size] of sizes.entries()) {
+        const request = pattern(size, turn);
+        await writeAll(pair.client, request);
+        assert.deepEqual(await readExactly(pair.server, size), request, `request ${turn}`);
+        const response = pattern(size + 13, turn + 100);
+        await writeAll(pair.server, response);
+        assert.deepEqual(await readExactly(pair.client, size + 13), response, `response ${turn}`);
+      }
+      await relay.settled();
+      // In wire order: every request's bytes before its response's.
+      const sides = seen.map((s) => s.side);
+      const turns: string[] = [];
+      for (const side of sides) if (turns.at(-1) !== side) turns.push(side);
+      assert.equal(turns.length, sizes.length * 2, `alternating turns, got ${turns.join(",")}`);
+      const sent = (side: string) =>
+        concat(seen.filter((s) => s.side === side).map((s) => s.bytes));
+      assert.deepEqual(sent("client"), concat(sizes.map((size, turn) => pattern(size, turn))));
+      assert.deepEqual(
+        sent("server"),
+        concat(sizes.map((size, turn) => pattern(size + 13, turn + 100))),
+      );
+      assert.equal(pair.counts.client, sizes.reduce((a, b) => a + b, 0));
+
+      // The client half-closes: the server sees the end, can still answer, then closes too.
+      await pair.client.closeWrite();
+      assert.equal(await pair.server.read(new Uint8Array(1)), null);
+      await writeAll(pair.server, pattern(10, 1));
+      assert.deepEqual(await readExactly(pair.client, 10), pattern(10, 1));
+      pair.server.close();
+      assert.deepEqual(await pair.adopted.ends, [{ kind: "eof" }, { kind: "eof" }]);
+    } finally {
+      pair.close();
+      await relay.stop();
+    }
+    assert.equal(descriptors(), baseline, "descriptors given back");
+  },
+);
+
+epollTest(
+  "EpollRelay close() ends both sides for the peers and reports both directions stopped",
+  async () => {
+    const relay = new EpollRelay({ logger: silentLogger });
+    const pair = await relayedPair(relay, []);
+    try {
+      await writeAll(pair.client, pattern(100, 1));
+      await readExactly(pair.server, 100);
+      pair.adopted.close();
+      assert.deepEqual(await pair.adopted.ends, [{ kind: "stopped" }, { kind: "stopped" }]);
+      assert.equal(await pair.client.read(new Uint8Array(1)), null, "the client sees the end");
+      assert.equal(await pair.server.read(new Uint8Array(1)), null, "the server sees the end");
+    } finally {
+      pair.close();
+      await relay.stop();
+    }
+  },
+);
+
+epollTest(
+  "EpollRelay reports writing to a reset peer as a write error; stop() ends what is still open",
+  async () => {
+    const baseline = await baselineDescriptors();
+    const relay = new EpollRelay({ logger: silentLogger });
+    const reset = await relayedPair(relay, []);
+    const open = await relayedPair(relay, []);
+    try {
+      // The server goes away; the client, told so by a FIN, writes anyway: the kernel answers
+      // the first write with a reset, and the relay's next write to it fails.
+      reset.server.close();
+      assert.equal(await reset.client.read(new Uint8Array(1)), null);
+      await writeAll(reset.client, pattern(10, 1));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await writeAll(reset.client, pattern(10, 2)).catch(() => {});
+      const ends = await reset.adopted.ends;
+      assert.ok(
+        ends.some((end) => end.kind === "write-error"),
+        `an error end, got ${JSON.stringify(ends)}`,
+      );
+      await relay.stop();
+      assert.deepEqual(await open.adopted.ends, [{ kind: "stopped" }, { kind: "stopped" }]);
+      assert.equal(await open.client.read(new Uint8Array(1)), null);
+    } finally {
+      reset.close();
+      open.close();
+      await relay.stop();
+    }
+    assert.equal(descriptors(), baseline, "descriptors given back");
+  },
+);
+
+epollTest(
+  "EpollRelay: starting and stopping relays again and again leaves no descriptor",
+  async () => {
+    const baseline = await baselineDescriptors();
+    for (let i = 0; i < 5; i++) {
+      const relay = new EpollRelay({ logger: silentLogger });
+      relay.start();
+      await relay.settled();
+      await relay.stop();
+    }
+    assert.equal(descriptors(), baseline);
+  },
+);
+
+epollTest("EpollRelay does not take unix sockets: the caller relays them itself", async () => {
+  const dir = await Deno.makeTempDir();
+  const relay = new EpollRelay({ logger: silentLogger });
+  const listener = Deno.listen({ transport: "unix", path: `${dir}/s.sock` });
+  try {
+    const client = await Deno.connect({ transport: "unix", path: `${dir}/s.sock` });
+    const accepted = await listener.accept();
+    const taken = relay.adopt(accepted, client, {
+      tap: { client() {}, server() {} },
+      onClientBytes() {},
+      onServerBytes() {},
+    });
+    assert.equal(taken, undefined);
+    client.close();
+    accepted.close();
+  } finally {
+    listener.close();
+    await relay.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
