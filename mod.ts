@@ -15,7 +15,12 @@
  * @module
  */
 
-export { type ProxyOptions, type ProxyServer, startProxy } from "./src/net/proxy.ts";
+export {
+  type ProxyOptions,
+  type ProxyServer,
+  type RelayMode,
+  startProxy,
+} from "./src/net/proxy.ts";
 export { type Endpoint, formatEndpoint, parseEndpoint } from "./src/net/endpoint.ts";
 export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./src/log.ts";
 export {

@@ -6,7 +6,7 @@
 
 import { parse, positiveInteger, UsageError } from "./args.ts";
 import { LineWriter, stderrLogger } from "./output.ts";
-import { startProxy } from "../net/proxy.ts";
+import { type RelayMode, startProxy } from "../net/proxy.ts";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../net/endpoint.ts";
 import { type ConnectionInfo, createSessionTap } from "../session/tap.ts";
 import { formatTraceLine, traceJson } from "../session/trace.ts";
@@ -47,6 +47,7 @@ export const PROXY_OPTIONS = {
   "tls-auto": { type: "boolean", default: false },
   "server-tls": { type: "string", default: "off" },
   "server-ca": { type: "string" },
+  relay: { type: "string" },
   ...HOOK_OPTIONS,
   help: { type: "boolean", short: "h", default: false },
 } as const;
@@ -74,6 +75,10 @@ export const PROXY_OPTIONS_HELP =
                           required, verify-ca, verify-identity (as a client's --ssl-mode)
   --server-ca FILE        CA certificates (PEM) that verify-ca and verify-identity trust
                           (default: the system's)
+  --relay MODE            epoll (default on Linux): after the login, a worker thread relays
+                          plain TCP connections with raw read/write calls and epoll, and the
+                          decoder gets copies a few ms later; deno: relay in line with Deno's
+                          sockets. TLS, unix sockets, --script and --fault always use deno
 ${HOOK_OPTIONS_HELP}
   -h, --help              show this help`;
 
@@ -118,6 +123,8 @@ export interface ProxySettings {
   tls: { tls?: CertificateSource; serverTls: TlsMode; serverCaFile?: string };
   /** `--script`, `--fault`, `--control` (src/cli/hook_options.ts). */
   hooks: HookSettings;
+  /** `--relay`; undefined: the proxy's default. */
+  relay: RelayMode | undefined;
 }
 
 /**
@@ -142,6 +149,7 @@ export function proxySettings(values: {
   "tls-auto"?: boolean;
   "server-tls"?: string;
   "server-ca"?: string;
+  relay?: string;
   script?: string;
   fault?: string[];
   control?: string;
@@ -168,7 +176,14 @@ export function proxySettings(values: {
       }),
     tls: tlsSettings(values),
     hooks: hookSettings(values, values.server !== undefined),
+    relay: relayOption(values.relay),
   };
+}
+
+/** `--relay`, checked. */
+function relayOption(value: string | undefined): RelayMode | undefined {
+  if (value === undefined || value === "epoll" || value === "deno") return value;
+  throw new UsageError(`Option --relay needs epoll or deno, got "${value}"`);
 }
 
 /** `--tls-cert`/`--tls-key`/`--tls-auto`/`--server-tls`/`--server-ca`, checked. */
@@ -214,6 +229,7 @@ export async function proxyCommand(args: string[]): Promise<number> {
     logger,
     connectTimeoutMs: settings.connectTimeoutMs,
     ...settings.tls,
+    relay: settings.relay,
     tap: (info) =>
       createSessionTap({
         maxPacketLength: settings.maxPacketLength,

@@ -48,6 +48,7 @@ export async function proxyCompare(
     logger,
     connectTimeoutMs: settings.connectTimeoutMs,
     ...settings.tls,
+    relay: settings.relay,
     tap: (info) => {
       const comparing = compare.tap(info);
       if (!onPacket) return comparing;

@@ -92,6 +92,7 @@ export async function recordCommand(args: string[]): Promise<number> {
     logger,
     connectTimeoutMs: settings.connectTimeoutMs,
     ...settings.tls,
+    relay: settings.relay,
     maxPacketLength: settings.maxPacketLength,
     onPacket: settings.onPacket,
     onOpaque: settings.onOpaque,

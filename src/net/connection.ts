@@ -14,6 +14,7 @@ import { serializeErr } from "../protocol/generic.ts";
 import { Capability } from "../protocol/constants.ts";
 import { framePacket } from "../protocol/writer.ts";
 import type { ConnectionPlan, Planner, RelayIo } from "../hooks/plan.ts";
+import type { AdoptedConnection, EpollRelay } from "./epoll/relay.ts";
 
 /**
  * Capabilities the proxy clears in the server greeting, so clients do not use what it cannot
@@ -35,6 +36,8 @@ export interface ConnectionOptions {
   tls?: ProxyTls;
   /** Hooks and faults (see `src/hooks/plan.ts`): asked once per connection when set. */
   plan?: Planner;
+  /** Relays the command phase of plain TCP connections in a worker (`src/net/epoll/`). */
+  epoll?: EpollRelay;
 }
 
 /** A connection being served. */
@@ -50,12 +53,14 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
   let upstream: Deno.Conn | undefined;
   // The plaintext streams the handshake ends with (TLS sessions over the sockets, or them).
   let streams: { client: ByteStream; server: ByteStream } | undefined;
+  let adopted: AdoptedConnection | undefined;
   let closed = false;
   const abort = new AbortController();
   const close = () => {
     if (closed) return;
     closed = true;
     abort.abort(new Deno.errors.Interrupted("proxy is closing"));
+    adopted?.close();
     closeQuietly(client);
     if (upstream) closeQuietly(upstream);
     if (streams) {
@@ -155,6 +160,17 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
       ends = await plan.relay(phase.client, phase.server, relayIo(tap, bytes));
       fromClient += bytes.client;
       fromServer += bytes.server;
+    } else if (
+      phase.kind === "ok" && options.epoll && !closed && phase.client === client &&
+      phase.server === upstream &&
+      (adopted = options.epoll.adopt(client, upstream, {
+        tap,
+        onClientBytes: (n) => fromClient += n,
+        onServerBytes: (n) => fromServer += n,
+      }))
+    ) {
+      // Plain TCP both ways: the epoll worker relays, the tap still sees every byte in order.
+      ends = await adopted.ends;
     } else if (phase.kind === "ok") {
       const serverToClient = pump(phase.server, phase.client, {
         onChunk: tap.server,

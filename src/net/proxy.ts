@@ -25,6 +25,7 @@ import { createPlanner } from "../hooks/plan.ts";
 import { loadScript } from "../hooks/load.ts";
 import type { Hooks } from "../hooks/types.ts";
 import { type FaultControl, FaultSet } from "../faults/set.ts";
+import { EpollRelay } from "./epoll/relay.ts";
 
 /** Options of {@link startProxy}. */
 export interface ProxyOptions {
@@ -66,7 +67,18 @@ export interface ProxyOptions {
   script?: Hooks | string;
   /** Faults in force from the start (docs/faults.md); more at run time through `faults`. */
   faults?: readonly string[];
+  /**
+   * How the command phase of a plain TCP connection is relayed: `epoll` (the default on Linux
+   * when FFI is allowed) hands it to a worker thread that copies with raw system calls and sleeps
+   * in `epoll_wait`, the taps still seeing every byte in order, a few milliseconds later; `deno`
+   * relays with `conn.read`/`conn.write` in line. TLS, unix sockets, hooks and faults always use
+   * `deno`.
+   */
+  relay?: RelayMode;
 }
+
+/** See {@link ProxyOptions.relay}. */
+export type RelayMode = "epoll" | "deno";
 
 /** A running proxy. */
 export interface ProxyServer extends AsyncDisposable {
@@ -82,6 +94,12 @@ export interface ProxyServer extends AsyncDisposable {
   readonly tlsFingerprint?: string;
   /** The faults in force: add, remove and list them while the proxy runs (docs/faults.md). */
   readonly faults: FaultControl;
+  /**
+   * Resolves once every byte relayed so far has been through the taps (decoded, recorded). The
+   * epoll relay hands bytes to the taps a few milliseconds after forwarding them; call this
+   * before looking at what a tap saw right after a client call returned.
+   */
+  settled(): Promise<void>;
   /** Stops accepting and waits until every open connection has ended by itself. */
   drain(): Promise<void>;
   /** Stops accepting and closes every connection now. */
@@ -113,6 +131,10 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   const server = toEndpoint(options.server ?? "127.0.0.1:3306");
   // --- end of hooks and faults ---
   const tls = await proxyTls(options, server);
+  const epoll = relayMode(options.relay, logger) === "epoll"
+    ? new EpollRelay({ logger })
+    : undefined;
+  epoll?.start();
   const listener = await listen(listenAt);
   const endpoint = listenerEndpoint(listener);
   const connections = new Map<number, { close(): void; done: Promise<void> }>();
@@ -147,6 +169,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
         tls: tls.settings,
         plan,
+        epoll,
       });
       connections.set(id, handle);
       handle.done.finally(() => connections.delete(id));
@@ -169,6 +192,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     await stopAccepting();
     for (const connection of connections.values()) connection.close();
     await Promise.all([...connections.values()].map((c) => c.done));
+    await epoll?.stop();
   };
 
   return {
@@ -180,15 +204,29 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     },
     ...(tls.fingerprint ? { tlsFingerprint: tls.fingerprint } : {}),
     faults,
+    settled: () => epoll?.settled() ?? Promise.resolve(),
     async drain() {
       await stopAccepting();
       while (connections.size > 0) {
         await Promise.all([...connections.values()].map((c) => c.done));
       }
+      await epoll?.stop();
     },
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The relay asked for, or the default: `epoll` where it can run (said in a debug line if not). */
+function relayMode(asked: RelayMode | undefined, logger: Logger): RelayMode {
+  const unavailable = EpollRelay.unavailable();
+  if (asked === "epoll" && unavailable !== undefined) {
+    throw new TypeError(`Cannot relay with epoll: ${unavailable}`);
+  }
+  if (asked !== undefined) return asked;
+  if (unavailable === undefined) return "epoll";
+  logger.log("debug", "relay-deno", `Relaying with Deno's sockets: ${unavailable}`);
+  return "deno";
 }
 
 /** The TLS settings of every connection, certificates and CA files read once. */

@@ -446,3 +446,16 @@ liveTest("`deno run mod.ts proxy --trace` as a subprocess traces a CLI query", a
     }
   }
 });
+
+Deno.test("`proxy --relay` takes epoll or deno; anything else is a usage error (exit 2)", async () => {
+  const mod = new URL("../../mod.ts", import.meta.url).pathname;
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", mod, "proxy", "--listen", "127.0.0.1:0", "--relay", "splice"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(run.stderr);
+  assert.equal(run.code, 2, stderr);
+  assert.match(stderr, /Option --relay needs epoll or deno, got "splice"/);
+});

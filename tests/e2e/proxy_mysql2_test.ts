@@ -13,6 +13,7 @@ import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { closedPort, type ProxyHarness, type TappedPacket, withProxy } from "../helpers/proxy.ts";
+import type { RelayMode } from "../../mod.ts";
 
 const DATABASE = "e2e_proxy_mysql2";
 const T = mysql.TypedParameter;
@@ -54,7 +55,7 @@ async function directAndProxied<T>(
   db: MariaDB,
   scenario: (connect: Connect) => Promise<T>,
   inspect: (harness: ProxyHarness, seen: T) => void | Promise<void> = () => {},
-  targets: { direct?: Target; proxyServer?: string; listen?: string } = {},
+  targets: { direct?: Target; proxyServer?: string; listen?: string; relay?: RelayMode } = {},
 ): Promise<T> {
   await prepareDatabase(db);
   const connector = (target: Target): Connect => (extra = {}) =>
@@ -67,7 +68,7 @@ async function directAndProxied<T>(
     assert.deepStrictEqual(proxied, direct, "the client saw something else through the proxy");
     await inspect(harness, proxied);
     return proxied;
-  }, { listen: targets.listen });
+  }, { listen: targets.listen, relay: targets.relay });
 }
 
 /** Waits until every connection the proxy opened has been logged as closed. */
@@ -752,43 +753,50 @@ liveTest("mysql2 LOAD DATA LOCAL INFILE loads the same rows through the proxy", 
   assert.deepEqual(warnings.result.map((w) => w.Code), [1366, 1262, 1261]);
 });
 
-liveTest("mysql2 round-trips a 20 MB blob in packets longer than 16 MiB", async (db) => {
-  const size = 20 * 1024 * 1024;
-  const blob = Buffer.alloc(size);
-  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(blob.subarray(i, i + 65536));
-  const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-  const expected = sha(blob);
-  const seen = await directAndProxied(db, (connect) =>
-    using(connect, async (c) => {
-      await c.query("CREATE OR REPLACE TABLE big_blob (id INT PRIMARY KEY, b LONGBLOB)");
-      const [insert] = await c.execute("INSERT INTO big_blob VALUES (?, ?)", [1, blob]);
-      const [textRows] = await c.query("SELECT b, LENGTH(b) AS len FROM big_blob WHERE id = 1");
-      const [binaryRows] = await c.execute(
-        "SELECT b, LENGTH(b) AS len FROM big_blob WHERE id = ?",
-        [1],
-      );
-      const text = (textRows as { b: Buffer; len: string }[])[0];
-      const binary = (binaryRows as { b: Buffer; len: string }[])[0];
-      return {
-        insert: resultView(insert),
-        text: { sha: sha(text.b), len: Number(text.len) },
-        binary: { sha: sha(binary.b), len: Number(binary.len) },
-      };
-    }), (h) => {
-    const huge = h.packets.filter((p) => p.length > 0xffffff);
-    assert.deepEqual(
-      huge.map((p) => [p.direction, p.kind, p.length]),
-      [
-        ["client", "COM_STMT_EXECUTE", huge[0]?.length],
-        ["server", "text-row", huge[1]?.length],
-        ["server", "binary-row", huge[2]?.length],
-      ],
-    );
-    assert.ok(huge.every((p) => p.length > size && p.length < size + 100));
-  });
-  assert.deepEqual(seen.text, { sha: expected, len: size });
-  assert.deepEqual(seen.binary, { sha: expected, len: size });
-}, { timeoutMs: 180_000 });
+// The default relay (epoll) and the in-line Deno relay (--relay deno) for the heaviest cases.
+for (const relay of ["epoll", "deno"] as const) {
+  liveTest(
+    `mysql2 round-trips a 20 MB blob in packets longer than 16 MiB (${relay} relay)`,
+    async (db) => {
+      const size = 20 * 1024 * 1024;
+      const blob = Buffer.alloc(size);
+      for (let i = 0; i < size; i += 65536) crypto.getRandomValues(blob.subarray(i, i + 65536));
+      const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+      const expected = sha(blob);
+      const seen = await directAndProxied(db, (connect) =>
+        using(connect, async (c) => {
+          await c.query("CREATE OR REPLACE TABLE big_blob (id INT PRIMARY KEY, b LONGBLOB)");
+          const [insert] = await c.execute("INSERT INTO big_blob VALUES (?, ?)", [1, blob]);
+          const [textRows] = await c.query("SELECT b, LENGTH(b) AS len FROM big_blob WHERE id = 1");
+          const [binaryRows] = await c.execute(
+            "SELECT b, LENGTH(b) AS len FROM big_blob WHERE id = ?",
+            [1],
+          );
+          const text = (textRows as { b: Buffer; len: string }[])[0];
+          const binary = (binaryRows as { b: Buffer; len: string }[])[0];
+          return {
+            insert: resultView(insert),
+            text: { sha: sha(text.b), len: Number(text.len) },
+            binary: { sha: sha(binary.b), len: Number(binary.len) },
+          };
+        }), (h) => {
+        const huge = h.packets.filter((p) => p.length > 0xffffff);
+        assert.deepEqual(
+          huge.map((p) => [p.direction, p.kind, p.length]),
+          [
+            ["client", "COM_STMT_EXECUTE", huge[0]?.length],
+            ["server", "text-row", huge[1]?.length],
+            ["server", "binary-row", huge[2]?.length],
+          ],
+        );
+        assert.ok(huge.every((p) => p.length > size && p.length < size + 100));
+      }, { relay });
+      assert.deepEqual(seen.text, { sha: expected, len: size });
+      assert.deepEqual(seen.binary, { sha: expected, len: size });
+    },
+    { timeoutMs: 180_000 },
+  );
+}
 
 liveTest("mysql2 sees the same errors, including one after rows of a result set", async (db) => {
   const seen = await directAndProxied(db, (connect) =>
@@ -955,40 +963,42 @@ liveTest(
   },
 );
 
-liveTest("100 concurrent mysql2 connections through one proxy", async (db) => {
-  const count = 100;
-  const work = (connect: Connect) =>
-    Promise.all(Array.from({ length: count }, (_, i) =>
-      using(connect, async (c) => {
-        const [a] = await c.query(`SELECT ${i} AS i, REPEAT('x', ${i * 100}) AS s`);
-        const [b] = await c.execute("SELECT ? * 2 AS d, ? AS t", [i, `conn ${i}`]);
-        const [d] = await c.query("SELECT SLEEP(0.05) AS z, DATABASE() AS db");
-        return [a, b, d];
-      })));
-  const expected = Array.from({ length: count }, (_, i) => [
-    [{ i, s: "x".repeat(i * 100) }],
-    [{ d: i * 2, t: `conn ${i}` }],
-    [{ z: 0, db: DATABASE }],
-  ]);
-  await directAndProxied(db, work, async (h, seen) => {
-    assert.deepStrictEqual(JSON.parse(JSON.stringify(seen)), expected);
-    const opened = h.logs.filter((r) => r.event === "connection-opened");
-    const closed = await h.waitForLog("connection-closed", count);
-    assert.equal(opened.length, count);
-    assert.equal(closed.length, count);
-    // Each connection: COM_QUERY, COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_QUERY, COM_QUIT.
-    for (const record of closed) {
-      assert.equal(record.commands, h.commands(record.connection).length, JSON.stringify(record));
-      assert.equal(record.commands, 5, JSON.stringify(record));
-      assert.equal(record.reason, "closed");
-    }
-    assert.deepEqual(new Set(closed.map((r) => r.connection)).size, count);
-    // The last close is logged just before its connection leaves the proxy's table; one turn of
-    // the event loop lets that settle.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    assert.equal(h.proxy.activeConnections, 0);
+for (const relay of ["epoll", "deno"] as const) {
+  liveTest(`100 concurrent mysql2 connections through one proxy (${relay} relay)`, async (db) => {
+    const count = 100;
+    const work = (connect: Connect) =>
+      Promise.all(Array.from({ length: count }, (_, i) =>
+        using(connect, async (c) => {
+          const [a] = await c.query(`SELECT ${i} AS i, REPEAT('x', ${i * 100}) AS s`);
+          const [b] = await c.execute("SELECT ? * 2 AS d, ? AS t", [i, `conn ${i}`]);
+          const [d] = await c.query("SELECT SLEEP(0.05) AS z, DATABASE() AS db");
+          return [a, b, d];
+        })));
+    const expected = Array.from({ length: count }, (_, i) => [
+      [{ i, s: "x".repeat(i * 100) }],
+      [{ d: i * 2, t: `conn ${i}` }],
+      [{ z: 0, db: DATABASE }],
+    ]);
+    await directAndProxied(db, work, async (h, seen) => {
+      assert.deepStrictEqual(JSON.parse(JSON.stringify(seen)), expected);
+      const opened = h.logs.filter((r) => r.event === "connection-opened");
+      const closed = await h.waitForLog("connection-closed", count);
+      assert.equal(opened.length, count);
+      assert.equal(closed.length, count);
+      // Each connection: COM_QUERY, COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_QUERY, COM_QUIT.
+      for (const record of closed) {
+        assert.equal(record.commands, h.commands(record.connection).length, JSON.stringify(record));
+        assert.equal(record.commands, 5, JSON.stringify(record));
+        assert.equal(record.reason, "closed");
+      }
+      assert.deepEqual(new Set(closed.map((r) => r.connection)).size, count);
+      // The last close is logged just before its connection leaves the proxy's table; one turn of
+      // the event loop lets that settle.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      assert.equal(h.proxy.activeConnections, 0);
+    }, { relay });
   });
-});
+}
 
 liveTest(
   "an unreachable server: mysql2 gets errno 2003 naming the address, proxy goes on",

@@ -226,7 +226,8 @@ liveTest(
     } finally {
       await watch.close();
     }
-    assert.deepEqual(watch.auth, [
+    // COM_QUIT may or may not be read before the proxy closes: only the login is asserted.
+    assert.deepEqual(watch.auth.filter((a) => !a.startsWith("client COM_")), [
       "server handshake-v10 plugin=caching_sha2_password",
       "client handshake-response-41 plugin=caching_sha2_password",
       "server auth-more-data data=3",
@@ -346,12 +347,14 @@ async function authPlugins() {
         const [rows] = await c.query(DEMO_QUERY);
         await c.end();
         assert.equal((rows as unknown[]).length, 4, plugin);
+        await watch.settled();
         assert.deepEqual(logins(), steps.mysql2, `${plugin}: mysql2`);
         watch.auth.length = 0;
       }
       const run = await cli(watch.port);
       assert.equal(run.code, 0, `${plugin}: ${new TextDecoder().decode(run.stderr)}`);
       assert.match(new TextDecoder().decode(run.stdout), /Burr grinder\t129.00/);
+      await watch.settled();
       assert.deepEqual(logins(), steps.cli, `${plugin}: mariadb CLI`);
     } finally {
       await watch.close();

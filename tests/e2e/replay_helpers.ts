@@ -159,6 +159,8 @@ export async function freshDatabase(db: MariaDB, name: string): Promise<void> {
 export interface Watched {
   /** `kind` of every connection-phase packet (with `plugin=` for auth switches), in order. */
   auth: string[];
+  /** Resolves once the tap has seen every byte relayed so far (see `ProxyServer.settled()`). */
+  settled(): Promise<void>;
   close(): Promise<void>;
   port: number;
 }
@@ -187,5 +189,10 @@ export async function watchLogins(server: ReplayServer): Promise<Watched> {
         },
       }),
   });
-  return { auth, port: proxy.port, close: () => proxy.close() };
+  return {
+    auth,
+    port: proxy.port,
+    settled: () => proxy.settled(),
+    close: () => proxy.close(),
+  };
 }

@@ -6,7 +6,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createLogger, createSessionTap, type ProxyServer, startProxy } from "../../mod.ts";
+import {
+  createLogger,
+  createSessionTap,
+  type ProxyServer,
+  type RelayMode,
+  startProxy,
+} from "../../mod.ts";
 import { formatTraceLine } from "../../src/session/trace.ts";
 import type { MariaDB } from "./mariadb.ts";
 
@@ -70,6 +76,8 @@ export interface WithProxyOptions {
   /** Where the proxy listens; default `127.0.0.1:0`. */
   listen?: string;
   connectTimeoutMs?: number;
+  /** The proxy's relay (`startProxy`'s `relay`); default its own default. */
+  relay?: RelayMode;
 }
 
 /**
@@ -124,6 +132,7 @@ export async function withProxy<T>(
     server: typeof server === "string" ? server : `${server.hostname}:${server.port}`,
     logger,
     connectTimeoutMs: options.connectTimeoutMs,
+    relay: options.relay,
     tap: (info) =>
       createSessionTap({
         onPacket(packet) {
