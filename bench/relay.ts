@@ -1,12 +1,17 @@
 /**
- * The benchmark's `relay` target: the least a Deno proxy can do, copying bytes both ways with a
- * `conn.read`/`conn.write` loop and no decoding. Its QPS is the ceiling a Deno proxy can reach on
- * this machine, and the gap between it and `proxy` is what decoding costs.
+ * The benchmark's `relay` and `relay-epoll` targets: the least a Deno proxy can do, copying bytes
+ * both ways with no decoding: with a `conn.read`/`conn.write` loop (`deno`, the default), or with
+ * the proxy's epoll worker (`epoll`, src/net/epoll/) and a tap that does nothing. Their QPS is the
+ * ceiling a proxy built that way can reach on this machine, and the gap between it and `proxy` is
+ * what decoding costs.
  *
- * Usage: `deno run -A bench/relay.ts LISTEN_PORT SERVER_PORT` (both on 127.0.0.1).
+ * Usage: `deno run -A bench/relay.ts LISTEN_PORT SERVER_PORT [deno|epoll]` (both on 127.0.0.1).
  *
  * @module
  */
+
+import { EpollRelay } from "../src/net/epoll/relay.ts";
+import { silentLogger } from "../src/log.ts";
 
 /** 64 KiB: a read may return a whole sysbench result set in one go. */
 const BUFFER_SIZE = 65_536;
@@ -31,7 +36,11 @@ async function pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
   }
 }
 
-async function serve(client: Deno.TcpConn, serverPort: number): Promise<void> {
+async function serve(
+  client: Deno.TcpConn,
+  serverPort: number,
+  epoll: EpollRelay | undefined,
+): Promise<void> {
   let server: Deno.TcpConn;
   try {
     server = await Deno.connect({ hostname: "127.0.0.1", port: serverPort });
@@ -42,20 +51,33 @@ async function serve(client: Deno.TcpConn, serverPort: number): Promise<void> {
   // Each query is one small write each way; Nagle would hold the second one back.
   client.setNoDelay(true);
   server.setNoDelay(true);
-  await Promise.all([pump(client, server), pump(server, client)]);
+  const adopted = epoll?.adopt(client, server, {
+    tap: { client() {}, server() {} },
+    onClientBytes() {},
+    onServerBytes() {},
+  });
+  if (adopted) await adopted.ends;
+  else await Promise.all([pump(client, server), pump(server, client)]);
   client.close();
   server.close();
 }
 
 /** Listens on `listenPort` and relays every connection to `serverPort`. */
 export async function main(args: string[]): Promise<void> {
-  const [listenPort, serverPort] = args.map(Number);
-  if (!Number.isInteger(listenPort) || !Number.isInteger(serverPort)) {
-    throw new TypeError("Cannot start the relay: usage is relay.ts LISTEN_PORT SERVER_PORT");
+  const [listenPort, serverPort] = args.slice(0, 2).map(Number);
+  const mode = args[2] ?? "deno";
+  if (
+    !Number.isInteger(listenPort) || !Number.isInteger(serverPort) || !/^(deno|epoll)$/.test(mode)
+  ) {
+    throw new TypeError(
+      "Cannot start the relay: usage is relay.ts LISTEN_PORT SERVER_PORT [deno|epoll]",
+    );
   }
+  const epoll = mode === "epoll" ? new EpollRelay({ logger: silentLogger }) : undefined;
+  epoll?.start();
   const listener = Deno.listen({ hostname: "127.0.0.1", port: listenPort });
   for await (const client of listener) {
-    serve(client, serverPort).catch(() => {});
+    serve(client, serverPort, epoll).catch(() => {});
   }
 }
 

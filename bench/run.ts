@@ -29,8 +29,8 @@ import {
 const USAGE = `Usage: deno task bench [options]
 
   --targets LIST      comma-separated, in round order (default direct,haproxy,haproxy-1t,proxy,
-                      record,replay,compare; also: relay, bench/relay.ts, a bare Deno read/write loop
-                      without decoding)
+                      record,replay,compare; also: relay and relay-epoll, bench/relay.ts: bare
+                      relays without decoding, a Deno read/write loop and the epoll worker)
   --workloads LIST    sysbench scripts (default oltp_point_select,oltp_read_only)
   --rounds N          measurements per target and workload, order rotated each round (default 3)
   --time S            seconds per measurement (default 10)

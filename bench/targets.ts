@@ -117,6 +117,23 @@ export const TARGETS: readonly Target[] = [
         ],
       }),
   },
+  {
+    name: "relay-epoll",
+    reference: false,
+    // The same with the proxy's epoll relay (src/net/epoll/) and a tap that does nothing.
+    start: (context) =>
+      startCommand("relay-epoll", {
+        ...context,
+        proxyCommand: [
+          Deno.execPath(),
+          ..."run -A".split(" "),
+          join(BENCH_DIR, "relay.ts"),
+          "{listen_port}",
+          "{server_port}",
+          "epoll",
+        ],
+      }),
+  },
 ];
 
 /** Kills every child still running, without waiting; for a forced exit. */
