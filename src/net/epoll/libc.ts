@@ -21,6 +21,7 @@ const SYMBOLS = {
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   gettid: { parameters: [], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -88,6 +89,21 @@ export function epollUnavailable(): string | undefined {
 /** Opens the C library; close it with `close()` when done. */
 export function openLibc(): Libc {
   return Deno.dlopen("libc.so.6", SYMBOLS);
+}
+
+const CLOCK_MONOTONIC = 1;
+
+/**
+ * A reader of CLOCK_MONOTONIC in milliseconds: the clock Deno's `performance.now()` counts on,
+ * but the same in every thread (each thread's `performance.now()` has its own zero).
+ */
+export function monotonicClock(libc: Libc): () => number {
+  const time = new BigInt64Array(2);
+  const bytes = new Uint8Array(time.buffer);
+  return () => {
+    libc.symbols.clock_gettime(CLOCK_MONOTONIC, bytes);
+    return Number(time[0]) * 1000 + Number(time[1]) / 1e6;
+  };
 }
 
 /** Reads `errno` of the calling thread right after a failed call. */

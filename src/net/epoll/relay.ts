@@ -33,6 +33,7 @@ import {
   errnoMessage,
   errnoReader,
   IPPROTO_TCP,
+  monotonicClock,
   type Libc,
   openLibc,
   SHUT_RDWR,
@@ -111,6 +112,8 @@ export class EpollRelay {
   #shared?: Int32Array;
   #epollFd = -1;
   #wakeFd = -1;
+  /** CLOCK_MONOTONIC minus `performance.now()` on this thread, in milliseconds. */
+  #clockOffset = 0;
   /** The epoll instance of Deno's own runtime, once found. */
   #denoEpollFd = -1;
   #slots = new Map<number, Slot>();
@@ -142,8 +145,8 @@ export class EpollRelay {
 
   /**
    * Takes over relaying `client` and `server` (both `Deno.TcpConn` over IPv4, nothing read ahead
-   * of the relay) and closes Deno's handles on them. Undefined when it cannot: the caller relays
-   * with `pump()` as before.
+   * of the relay; their Deno handles must stay open, unused, until `ends` settles). Undefined
+   * when it cannot: the caller relays with `pump()` as before.
    */
   adopt(client: Deno.Conn, server: Deno.Conn, sink: RelaySink): AdoptedConnection | undefined {
     if (this.#failed !== undefined || this.#stopped) return undefined;
@@ -153,11 +156,12 @@ export class EpollRelay {
     if (!this.start()) return undefined;
     const libc = this.#libc!;
     const found = this.#findDescriptors(wanted as string[]);
-    if (!found) return undefined;
+    if (!found) return this.#decline(`no socket found for ${wanted.join(" and ")}`);
     const fds = found.map((fd) => libc.symbols.dup(fd));
     if (fds.some((fd) => fd < 0)) {
+      const reason = `dup() failed: ${errnoMessage(this.#errno())}`;
       for (const fd of fds) if (fd >= 0) libc.symbols.close(fd);
-      return undefined;
+      return this.#decline(reason);
     }
     // Deno's handles stay open until the relay ends (closing one would shut the socket down:
     // Tokio's write half does on drop), but out of Deno's own epoll, which would otherwise wake
@@ -221,6 +225,12 @@ export class EpollRelay {
     this.#libc!.symbols.write(this.#wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer), 8n);
   }
 
+  /** Logs why a connection that should have been adopted is relayed by Deno instead. */
+  #decline(reason: string): undefined {
+    this.#options.logger.log("debug", "relay-declined", `Relaying with Deno's sockets: ${reason}`);
+    return undefined;
+  }
+
   /** Ends the worker, closing any connection it still relays; resolves when it is gone. */
   stop(): Promise<void> {
     if (this.#stopped) return this.#stopped;
@@ -248,6 +258,12 @@ export class EpollRelay {
     try {
       this.#libc = openLibc();
       this.#errno = errnoReader(this.#libc);
+      const clock = monotonicClock(this.#libc);
+      // Read back to back, performance.now() comes a little later, so each reading is at most the
+      // true offset: the largest of a few is the closest.
+      let offset = -Infinity;
+      for (let i = 0; i < 5; i++) offset = Math.max(offset, clock() - performance.now());
+      this.#clockOffset = offset;
       const { epoll_create1, eventfd } = this.#libc.symbols;
       this.#epollFd = epoll_create1(EPOLL_CLOEXEC);
       this.#wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -306,7 +322,8 @@ export class EpollRelay {
     const items = new Float64Array(batch.items);
     const ring = this.#ring;
     const scratch = this.#scratch;
-    const origin = performance.timeOrigin;
+    // CLOCK_MONOTONIC minus this thread's performance.now(), measured at start.
+    const origin = this.#clockOffset;
     try {
       for (let i = 0; i < items.length; i += 5) {
         const slot = this.#slots.get(items[i]);

@@ -71,8 +71,8 @@ export interface WorkerInit {
 
 /**
  * A batch of what the worker relayed, in the order it happened. `items` holds 5 float64 per
- * chunk: slot, side (0 client, 1 server), start and end in the ring, and when it was read (wall
- * clock: `performance.timeOrigin + performance.now()` in the worker). `ringBytes`: the ring bytes
+ * chunk: slot, side (0 client, 1 server), start and end in the ring, and when it was read
+ * (CLOCK_MONOTONIC in milliseconds: one clock for both threads, unlike `performance.now()`). `ringBytes`: the ring bytes
  * the batch takes, given back once decoded. Closes come after every chunk of their slot.
  */
 export interface WorkerBatch {

@@ -27,6 +27,7 @@ import {
   errnoMessage,
   errnoReader,
   type Libc,
+  monotonicClock,
   openLibc,
   SHUT_RDWR,
   SHUT_WR,
@@ -85,6 +86,8 @@ class EpollLoop {
   #init: WorkerInit;
   #libc: Libc;
   #errno: () => number;
+  /** CLOCK_MONOTONIC, ms: the main thread maps it onto its own `performance.now()`. */
+  #clock: () => number;
   #shared: Int32Array;
   #relayed: (Relayed | undefined)[] = new Array(MAX_SLOTS);
   #buffer: Uint8Array;
@@ -103,13 +106,14 @@ class EpollLoop {
   #deadline = 0;
   /** The last `settled()` request answered. */
   #settledRequest = 0;
-  /** When the current epoll_wait returned (wall clock, milliseconds). */
+  /** When the current epoll_wait returned (CLOCK_MONOTONIC, milliseconds). */
   #now = 0;
 
   constructor(init: WorkerInit) {
     this.#init = init;
     this.#libc = openLibc();
     this.#errno = errnoReader(this.#libc);
+    this.#clock = monotonicClock(this.#libc);
     this.#shared = new Int32Array(init.shared);
     this.#buffer = new Uint8Array(init.bufferSize);
     this.#eventBytes = new Uint8Array(this.#event.buffer);
@@ -129,7 +133,7 @@ class EpollLoop {
         if (Atomics.load(this.#shared, Shared.stop) === 1) break;
         const timeout = this.#count + this.#closes.length === 0
           ? -1
-          : Math.max(0, Math.ceil(this.#deadline - performance.timeOrigin - performance.now()));
+          : Math.max(0, Math.ceil(this.#deadline - this.#clock()));
         const count = epoll_wait(this.#init.epollFd, events, MAX_EVENTS, timeout);
         if (count < 0) {
           const errno = this.#errno();
@@ -137,7 +141,7 @@ class EpollLoop {
           throw new Error(`epoll_wait failed: ${errnoMessage(errno)}`);
         }
         // One clock reading per wake-up: the events of one epoll_wait are microseconds apart.
-        this.#now = performance.timeOrigin + performance.now();
+        this.#now = this.#clock();
         for (let i = 0; i < count; i++) {
           const at = i * EPOLL_EVENT.size;
           const data = view.getUint32(at + EPOLL_EVENT.data, true);
