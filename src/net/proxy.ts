@@ -14,6 +14,7 @@ import {
 } from "./endpoint.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { handleConnection } from "./connection.ts";
+import { acceptConnections } from "./accept.ts";
 import { closeQuietly, writeAll } from "./relay.ts";
 import { serializeErr } from "../protocol/generic.ts";
 import { framePacket } from "../protocol/writer.ts";
@@ -137,31 +138,18 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   epoll?.start();
   const listener = await listen(listenAt);
   const endpoint = listenerEndpoint(listener);
-  const connections = new Map<number, { close(): void; done: Promise<void> }>();
-  let nextId = 0;
-  let accepting = true;
-
-  const acceptLoop = (async () => {
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (!accepting) return;
-        // EMFILE and friends: say so, back off briefly, keep serving the connections we have.
-        logger.log("error", "accept-failed", `Cannot accept a connection: ${describe(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      const id = ++nextId;
+  const connections = acceptConnections(listener, {
+    endpoint,
+    logger,
+    serve(conn, id) {
       // --- refusal (options.refuse) ---
       const refusal = options.refuse?.();
       if (refusal !== undefined) {
         refuseConnection(conn, id, refusal, logger);
-        continue;
+        return undefined;
       }
       // --- end of refusal ---
-      const handle = handleConnection(conn, {
+      return handleConnection(conn, {
         id,
         server,
         logger,
@@ -171,27 +159,11 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
         plan,
         epoll,
       });
-      connections.set(id, handle);
-      handle.done.finally(() => connections.delete(id));
-    }
-  })();
-
-  const stopAccepting = async () => {
-    if (!accepting) return;
-    accepting = false;
-    try {
-      listener.close();
-    } catch {
-      // already closed
-    }
-    await acceptLoop;
-    if (endpoint.transport === "unix") await Deno.remove(endpoint.path).catch(() => {});
-  };
+    },
+  });
 
   const close = async () => {
-    await stopAccepting();
-    for (const connection of connections.values()) connection.close();
-    await Promise.all([...connections.values()].map((c) => c.done));
+    await connections.closeAll();
     await epoll?.stop();
   };
 
@@ -206,10 +178,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
     faults,
     settled: () => epoll?.settled() ?? Promise.resolve(),
     async drain() {
-      await stopAccepting();
-      while (connections.size > 0) {
-        await Promise.all([...connections.values()].map((c) => c.done));
-      }
+      await connections.drain();
       await epoll?.stop();
     },
     close,

@@ -28,6 +28,7 @@ import {
   type ServerCertificate,
 } from "../net/certificate.ts";
 import { nodeAcceptTls } from "../net/node_tls.ts";
+import { acceptConnections } from "../net/accept.ts";
 
 export type { FallbackAnswer, FallbackRequest, ReplayFallback } from "./fallback.ts";
 
@@ -269,27 +270,11 @@ function serve(
       logger.log("warn", "replay-miss", miss.message, { connection: miss.connection });
     },
   };
-  const connections = new Map<number, { close(): void; done: Promise<void> }>();
-  let nextId = 0;
-  let accepting = true;
-
-  const acceptLoop = (async () => {
-    for (;;) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (!accepting) return;
-        logger.log("error", "accept-failed", `Cannot accept a connection: ${describe(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      const id = ++nextId;
-      const handle = serveClient(tune(conn), id);
-      connections.set(id, handle);
-      handle.done.finally(() => connections.delete(id));
-    }
-  })();
+  const connections = acceptConnections(listener, {
+    endpoint,
+    logger,
+    serve: (conn, id) => serveClient(tune(conn), id),
+  });
 
   function serveClient(conn: Deno.Conn, id: number) {
     const io = new PacketIO(conn as Transport, {
@@ -363,18 +348,6 @@ function serve(
     return { close: () => io.close(), done };
   }
 
-  const stopAccepting = async () => {
-    if (!accepting) return;
-    accepting = false;
-    try {
-      listener.close();
-    } catch {
-      // already closed
-    }
-    await acceptLoop;
-    if (endpoint.transport === "unix") await Deno.remove(endpoint.path).catch(() => {});
-  };
-
   const unused = (): UnusedExchange[] =>
     matcher.unused().map((e) => ({
       recording: e.connection.name,
@@ -387,7 +360,7 @@ function serve(
     const recorded = catalog.exchanges.filter((e) => !e.request.session).length;
     const matched = counts.exact + counts.repeat + counts.approximate + counts.session;
     return {
-      connections: nextId,
+      connections: connections.accepted,
       active: connections.size,
       commands: total(counts),
       matched,
@@ -406,9 +379,7 @@ function serve(
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
-      await stopAccepting();
-      for (const connection of connections.values()) connection.close();
-      await Promise.all([...connections.values()].map((c) => c.done));
+      await connections.closeAll();
       if (options.strict) {
         const left = unused();
         if (misses.length > 0 || left.length > 0) throw new ReplayStrictError(misses, left);
@@ -427,10 +398,7 @@ function serve(
     unused,
     stats,
     async drain() {
-      await stopAccepting();
-      while (connections.size > 0) {
-        await Promise.all([...connections.values()].map((c) => c.done));
-      }
+      await connections.drain();
     },
     close,
     [Symbol.asyncDispose]: close,
