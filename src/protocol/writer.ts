@@ -8,6 +8,8 @@ import { HEADER_LENGTH, MAX_PAYLOAD_LENGTH } from "./constants.ts";
 import type { LengthEncodedInteger } from "./reader.ts";
 import { utf8Encode } from "./text.ts";
 
+const encoder = new TextEncoder();
+
 /**
  * Writes the protocol's integer and string encodings into a buffer that grows as needed.
  * `startPacket`/`endPacket` frame what is written between them, back-filling the 3-byte length
@@ -190,12 +192,46 @@ export class PacketWriter {
 
   /** string<lenenc> from bytes. */
   lenencBytes(bytes: Uint8Array): this {
-    return this.lenencInt(bytes.length).bytes(bytes);
+    this.#lenencLength(bytes.length);
+    return this.bytes(bytes);
   }
 
-  /** string<lenenc> from text. */
+  /**
+   * int<lenenc> of a length (a natural number below 2^53): {@link lenencInt} without its checks,
+   * for the strings of every row value (replay renders millions).
+   */
+  #lenencLength(value: number): void {
+    if (value < 0xfb) {
+      // Reserve first: it may replace the buffer.
+      const at = this.#reserve(1);
+      this.#buffer[at] = value;
+      return;
+    }
+    if (value > 0xffffff) {
+      this.u8(0xfe).u64(value);
+      return;
+    }
+    const wide = value > 0xffff;
+    const at = this.#reserve(wide ? 4 : 3);
+    const buffer = this.#buffer;
+    buffer[at] = wide ? 0xfd : 0xfc;
+    buffer[at + 1] = value & 0xff;
+    buffer[at + 2] = (value >>> 8) & 0xff;
+    if (wide) buffer[at + 3] = value >>> 16;
+  }
+
+  /** string<lenenc> from text, UTF-8 encoded straight into the buffer (no string copy). */
   lenencString(text: string): this {
-    return this.lenencBytes(utf8Encode(text));
+    // Room for the longest prefix (9 bytes) and the longest encoding (3 bytes per UTF-16 unit);
+    // the bytes move left when the prefix is shorter.
+    const at = this.#reserve(9 + text.length * 3);
+    const { written } = encoder.encodeInto(text, this.#buffer.subarray(at + 9));
+    this.#length = at;
+    const prefix = written < 0xfb ? 1 : written <= 0xffff ? 3 : written <= 0xffffff ? 4 : 9;
+    this.#lenencLength(written);
+    if (prefix !== 9) this.#buffer.copyWithin(at + prefix, at + 9, at + 9 + written);
+    this.#length = at + prefix + written;
+    return this;
   }
 
   /** Starts a frame: reserves its 4-byte header, filled in by {@link endPacket}. */
@@ -262,6 +298,17 @@ export class PacketWriter {
   /** The bytes written, as a new array of exactly that length. */
   finish(): Uint8Array {
     return this.#buffer.slice(0, this.#length);
+  }
+
+  /**
+   * The bytes written, as a new array, and the writer starts over keeping its buffer: one writer
+   * per connection renders every response (replay), sparing the allocator a buffer per response.
+   */
+  take(): Uint8Array {
+    if (this.#packetStart >= 0) throw new Error("Cannot take the frames: a packet is open");
+    const bytes = this.#buffer.slice(0, this.#length);
+    this.#length = 0;
+    return bytes;
   }
 }
 

@@ -25,7 +25,7 @@ import {
 } from "../protocol/resultset.ts";
 import { isLengthEncodedType, nullBitmapLength, writeBinaryValue } from "../protocol/binary.ts";
 import { PacketFramer } from "../protocol/framing.ts";
-import { ResponseWriter } from "./frames.ts";
+import { PacketWriter } from "../protocol/writer.ts";
 import {
   type ProgressReport,
   serializeProgressReport,
@@ -55,7 +55,7 @@ export interface RenderOptions {
   /** Columns of the statement, for `stmt-fetch` rows and metadata-skipped executes. */
   statementColumns?: ColumnDefinition41[];
   /** A writer to reuse (one per live connection); a new one by default. */
-  writer?: ResponseWriter;
+  writer?: PacketWriter;
   /**
    * Send column definitions even where the recorded server skipped them (MariaDB's metadata
    * cache): the live client may not have the metadata the recorded one had cached. Default false
@@ -94,7 +94,7 @@ export function renderFramed(
   options: RenderOptions,
   seq: number,
 ): { bytes: Uint8Array; seq: number } {
-  const out = new FrameSink(options.writer ?? new ResponseWriter(256), seq);
+  const out = new FrameSink(options.writer ?? new PacketWriter(256), seq);
   const binary = command.event.cmd === "stmt-execute" || command.event.cmd === "stmt-fetch";
   let columns: ColumnDefinition41[] = options.statementColumns ?? [];
   // COM_CHANGE_USER: the server's side of the authentication exchange comes first.
@@ -112,11 +112,11 @@ export function renderFramed(
 
 /** Frames packets into one growing buffer; rows are written into it directly. */
 class FrameSink {
-  readonly writer: ResponseWriter;
+  readonly writer: PacketWriter;
   seq: number;
   #bitmap = new Uint8Array(8);
 
-  constructor(writer: ResponseWriter, seq: number) {
+  constructor(writer: PacketWriter, seq: number) {
     this.writer = writer;
     this.seq = seq & 0xff;
   }
@@ -168,7 +168,7 @@ class FrameSink {
       }
       const value = jsonToBinaryValue(json, column.type, `row value ${i}`);
       const unsigned = (column.flags & ColumnFlag.UNSIGNED_FLAG) !== 0;
-      writeBinaryValue(writer.asPacketWriter(), column.type, unsigned, value);
+      writeBinaryValue(writer, column.type, unsigned, value);
     }
     writer.endPacket();
     this.seq = writer.nextSequenceId;

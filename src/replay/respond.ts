@@ -15,7 +15,7 @@ import type { PreparedJson } from "../record/events.ts";
 import type { RecordedCommand } from "../record/merge.ts";
 import { columnSet, type Exchange } from "./catalog.ts";
 import { renderFramed } from "./render.ts";
-import type { ResponseWriter } from "./frames.ts";
+import type { PacketWriter } from "../protocol/writer.ts";
 import type { RecordedText } from "./keys.ts";
 import { errPayload } from "./handshake.ts";
 import type { PacketIO } from "./io.ts";
@@ -104,7 +104,7 @@ export interface RespondOptions {
   /** Waits `us / speed` before sending; undefined sends at once. */
   speed?: number;
   /** The connection's writer, reused from response to response. */
-  writer?: ResponseWriter;
+  writer?: PacketWriter;
 }
 
 /** Responses up to this size are kept framed for the next client that asks the same. */

@@ -10,7 +10,7 @@ import { Capability } from "../protocol/constants.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { type Catalog, loadCatalog } from "./catalog.ts";
 import { Matcher } from "./matcher.ts";
-import { ResponseWriter } from "./frames.ts";
+import { PacketWriter } from "../protocol/writer.ts";
 import { createRedactor } from "../record/redact.ts";
 import { PacketIO, type Transport } from "./io.ts";
 import {
@@ -319,7 +319,8 @@ function serve(
         nextStatementId: 1,
         answered: 0,
         missed: 0,
-        writer: new ResponseWriter(),
+        // One writer per connection, reused response after response (see PacketWriter.take()).
+        writer: new PacketWriter(4096),
       };
       if (login.database !== undefined) session.database = login.database;
       if (login.characterSet !== undefined) session.characterSet = login.characterSet;

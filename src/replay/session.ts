@@ -14,7 +14,7 @@ import { type OkPacket, serializeEof, serializeOk } from "../protocol/generic.ts
 import { framePacket } from "../protocol/writer.ts";
 import type { Logger } from "../log.ts";
 import type { Request } from "./keys.ts";
-import type { ResponseWriter } from "./frames.ts";
+import type { PacketWriter } from "../protocol/writer.ts";
 import type { Catalog } from "./catalog.ts";
 import type { Closest, LiveConnection, Matcher, MatchKind } from "./matcher.ts";
 import type { Exchange } from "./catalog.ts";
@@ -87,7 +87,7 @@ export interface LiveSession extends LiveConnection {
   answered: number;
   missed: number;
   /** Renders this connection's responses (one buffer, reused). */
-  writer: ResponseWriter;
+  writer: PacketWriter;
 }
 
 function tally(services: SessionServices, session: LiveSession, outcome: Outcome): void {

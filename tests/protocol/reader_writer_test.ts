@@ -135,3 +135,46 @@ Deno.test("framePacket() splits 0xffffff + 1 bytes into a full frame and a 1-byt
   assert.equal(toHex(bytes.subarray(0, 4)), "ffffff00");
   assert.equal(toHex(bytes.subarray(4 + 0xffffff)), "0100000107");
 });
+
+/** string<lenenc> as the protocol documentation spells it, from TextEncoder's bytes. */
+function lenencStringHex(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  const n = bytes.length;
+  const prefix = n < 0xfb
+    ? [n]
+    : n <= 0xffff
+    ? [0xfc, n & 0xff, n >> 8]
+    : n <= 0xffffff
+    ? [0xfd, n & 0xff, (n >> 8) & 0xff, n >> 16]
+    : [0xfe, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24, 0, 0, 0, 0];
+  return toHex(new Uint8Array([...prefix, ...bytes]));
+}
+
+Deno.test("PacketWriter.lenencString() encodes in place, with the right prefix at every boundary", () => {
+  const texts = [
+    "",
+    "x",
+    "é😀ü",
+    "a".repeat(250),
+    "a".repeat(251),
+    "é".repeat(126),
+    "ü".repeat(0xffff >> 1) + "a",
+    "ü".repeat(0x10000 >> 1),
+    "ü".repeat(0x10001 >> 1) + "a",
+  ];
+  for (const text of texts) {
+    // A tiny writer, so that every write also grows the buffer.
+    const got = new PacketWriter(1).lenencString(text).finish();
+    assert.equal(toHex(got), lenencStringHex(text), `${text.length} characters`);
+  }
+});
+
+Deno.test("PacketWriter.take() hands out the frames and starts over, keeping its buffer", () => {
+  const writer = new PacketWriter(4);
+  writer.startPacket(1).u8(1).endPacket();
+  assert.equal(toHex(writer.take()), "0100000101");
+  assert.equal(writer.length, 0);
+  writer.startPacket(7).lenencString("hi").endPacket();
+  assert.equal(toHex(writer.take()), "03000007026869");
+  assert.throws(() => writer.startPacket(0).take(), /a packet is open/);
+});
