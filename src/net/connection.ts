@@ -135,6 +135,23 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
     const tap = guardTap(options.tap?.(info), logger, id);
     let fromClient = 0;
     let fromServer = 0;
+    /** The Deno relay: a pump each way, the tap seeing each chunk before it is written on. */
+    const relayInline = (clientSide: ByteStream, serverSide: ByteStream) => {
+      const serverToClient = pump(serverSide, clientSide, {
+        onChunk: tap.server,
+        onBytes: (n) => fromServer += n,
+      });
+      const clientToServer = pump(clientSide, serverSide, {
+        onChunk: tap.client,
+        onBytes: (n) => fromClient += n,
+      });
+      // An error on one side ends the other at once; a clean end (half-close) lets it finish.
+      const stopOnError = (end: PumpEnd) => {
+        if (end.kind !== "eof") close();
+        return end;
+      };
+      return Promise.all([clientToServer.then(stopOnError), serverToClient.then(stopOnError)]);
+    };
     // --- handshake phase (src/net/handshake.ts): greeting, TLS, login renumbering ---
     const phase = await negotiate(clientConn, upstream, {
       id,
@@ -160,35 +177,18 @@ export function handleConnection(client: Deno.Conn, options: ConnectionOptions):
       ends = await plan.relay(phase.client, phase.server, relayIo(tap, bytes));
       fromClient += bytes.client;
       fromServer += bytes.server;
-    } else if (
-      phase.kind === "ok" && options.epoll && !closed && phase.client === client &&
-      phase.server === upstream &&
-      (adopted = options.epoll.adopt(client, upstream, {
-        tap,
-        onClientBytes: (n) => fromClient += n,
-        onServerBytes: (n) => fromServer += n,
-      }))
-    ) {
-      // Plain TCP both ways: the epoll worker relays, the tap still sees every byte in order.
-      ends = await adopted.ends;
     } else if (phase.kind === "ok") {
-      const serverToClient = pump(phase.server, phase.client, {
-        onChunk: tap.server,
-        onBytes: (n) => fromServer += n,
-      });
-      const clientToServer = pump(phase.client, phase.server, {
-        onChunk: tap.client,
-        onBytes: (n) => fromClient += n,
-      });
-      // An error on one side ends the other at once; a clean end (half-close) lets it finish.
-      const stopOnError = (end: PumpEnd) => {
-        if (end.kind !== "eof") close();
-        return end;
-      };
-      ends = await Promise.all([
-        clientToServer.then(stopOnError),
-        serverToClient.then(stopOnError),
-      ]);
+      // The sockets themselves both ways (no TLS session, no fault wrapper): the epoll worker may
+      // take them (TCP over IPv4); the tap still sees every byte in order. Else the Deno relay.
+      const plain = !closed && phase.client === client && phase.server === upstream;
+      adopted = plain
+        ? options.epoll?.adopt(client, upstream, {
+          tap,
+          onClientBytes: (n) => fromClient += n,
+          onServerBytes: (n) => fromServer += n,
+        })
+        : undefined;
+      ends = adopted ? await adopted.ends : await relayInline(phase.client, phase.server);
     } else {
       ends = [phase.end];
     }
