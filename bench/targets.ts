@@ -102,37 +102,12 @@ export const TARGETS: readonly Target[] = [
     reference: false,
     start: (context) => startCompare(context),
   },
-  {
-    name: "relay",
-    reference: false,
-    start: (context) =>
-      startCommand("relay", {
-        ...context,
-        proxyCommand: [
-          Deno.execPath(),
-          ..."run -A".split(" "),
-          join(BENCH_DIR, "relay.ts"),
-          "{listen_port}",
-          "{server_port}",
-        ],
-      }),
-  },
+  { name: "relay", reference: false, start: (context) => startBareRelay("relay", context) },
   {
     name: "relay-epoll",
     reference: false,
     // The same with the proxy's epoll relay (src/net/epoll/) and a tap that does nothing.
-    start: (context) =>
-      startCommand("relay-epoll", {
-        ...context,
-        proxyCommand: [
-          Deno.execPath(),
-          ..."run -A".split(" "),
-          join(BENCH_DIR, "relay.ts"),
-          "{listen_port}",
-          "{server_port}",
-          "epoll",
-        ],
-      }),
+    start: (context) => startBareRelay("relay-epoll", context, "epoll"),
   },
 ];
 
@@ -194,6 +169,25 @@ async function startHaproxy(context: TargetContext, threads: number | undefined)
   await Deno.writeTextFile(file, config);
   // -db: stay in the foreground, so the pid is haproxy's own and stop() can end it.
   return await spawnTarget(`haproxy`, ["haproxy", "-db", "-f", file], port, context.signal);
+}
+
+/** `bench/relay.ts`: a bare relay that decodes nothing (`deno` loop, or the `epoll` worker). */
+function startBareRelay(
+  name: string,
+  context: TargetContext,
+  mode?: "epoll",
+): Promise<RunningTarget> {
+  return startCommand(name, {
+    ...context,
+    proxyCommand: [
+      Deno.execPath(),
+      ..."run -A".split(" "),
+      join(BENCH_DIR, "relay.ts"),
+      "{listen_port}",
+      "{server_port}",
+      ...(mode ? [mode] : []),
+    ],
+  });
 }
 
 async function startCommand(name: string, context: TargetContext): Promise<RunningTarget> {

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import mysql from "mysql2/promise";
 import { createSessionTap, type DecodedPacket, startProxy } from "../../mod.ts";
 import { Command } from "../../src/protocol/constants.ts";
+import { concatBytes } from "../../src/protocol/framing.ts";
 import { liveTest, type MariaDB, unavailableTest } from "../helpers/mariadb.ts";
 import { findBinary } from "../helpers/mariadb_server.ts";
 
@@ -132,13 +133,7 @@ async function startCapture(dumpcap: string, filter: string): Promise<Capture> {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  return all;
+  return concatBytes(parts, parts.reduce((n, part) => n + part.length, 0));
 }
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {

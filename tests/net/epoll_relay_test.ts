@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { EpollRelay } from "../../src/net/epoll/relay.ts";
 import { silentLogger } from "../../src/log.ts";
+import { concatBytes } from "../../src/protocol/framing.ts";
 
 const unavailable = EpollRelay.unavailable();
 
@@ -81,13 +82,7 @@ function pattern(length: number, seed: number): Uint8Array {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(parts, parts.reduce((n, p) => n + p.length, 0));
 }
 
 /** A test that needs epoll (Linux, FFI allowed); elsewhere it is ignored, naming the reason. */
