@@ -208,6 +208,66 @@ epollTest(
   },
 );
 
+epollTest(
+  "EpollRelay: decoding far behind the traffic still leaves the main thread's timers and I/O running",
+  async () => {
+    // The peers make 3000 round trips in a child process, in a fraction of a second; each chunk
+    // costs the tap 0.3 ms here, so decoding ends up seconds behind. Deno runs every message a
+    // worker has queued before its timers and I/O: with a batch posted every 2 ms regardless,
+    // a 10 ms timer fired only once the whole backlog was decoded (measured: 1.5 s late).
+    const relay = new EpollRelay({ logger: silentLogger });
+    const front = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const peers = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", new URL("./fixtures/ping_pong.ts", import.meta.url).pathname]
+        .concat([String(front.addr.port), "3000"]),
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const errors = new Response(peers.stderr).text();
+    const lines = peers.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let chunks = 0;
+    let bytes = 0;
+    try {
+      const accepted = await front.accept();
+      const { value } = await lines.read();
+      const upstream = await Deno.connect({ hostname: "127.0.0.1", port: Number(value) });
+      await lines.cancel();
+      const slow = (chunk: Uint8Array) => {
+        chunks++;
+        bytes += chunk.length;
+        const until = performance.now() + 0.3;
+        while (performance.now() < until) { /* decoding, slowly */ }
+      };
+      const adopted = relay.adopt(accepted, upstream, {
+        tap: { client: slow, server: slow },
+        onClientBytes: () => {},
+        onServerBytes: () => {},
+      });
+      assert.ok(adopted, "the relay took the connection");
+      let latest = 0;
+      let ticks = 0;
+      let ended = false;
+      const ends = adopted.ends.then((ends) => (ended = true, ends));
+      while (!ended) {
+        const asked = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        latest = Math.max(latest, performance.now() - asked - 10);
+        ticks++;
+      }
+      assert.deepEqual(await ends, [{ kind: "eof" }, { kind: "eof" }]);
+      assert.equal((await peers.status).code, 0, await errors);
+      assert.equal(bytes, 2 * 3000 * 100, "the taps saw every byte");
+      assert.ok(chunks >= 3000, `${chunks} chunks decoded`);
+      assert.ok(latest < 150, `a 10 ms timer fired ${latest.toFixed(0)} ms late`);
+      assert.ok(ticks > 20, `decoding took ${ticks} ticks: it did fall behind`);
+      for (const conn of [accepted, upstream]) conn.close();
+    } finally {
+      front.close();
+      await relay.stop();
+    }
+  },
+);
+
 epollTest("EpollRelay does not take unix sockets: the caller relays them itself", async () => {
   const dir = await Deno.makeTempDir();
   const relay = new EpollRelay({ logger: silentLogger });

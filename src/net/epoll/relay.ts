@@ -83,6 +83,11 @@ export interface EpollRelayOptions {
   flushMs?: number;
   /** A batch this large goes for decoding at once (default 256 KiB). */
   flushBytes?: number;
+  /**
+   * Longest the main thread decodes before it lets its other work run, in milliseconds
+   * (default 5): a backlog is decoded in slices this long.
+   */
+  sliceMs?: number;
 }
 
 interface Slot {
@@ -122,6 +127,11 @@ export class EpollRelay {
   #generation = 0;
   #failed?: string;
   #settling: { request: number; resolve(): void }[] = [];
+  /** A batch is being fed to the taps (maybe across tasks); messages wait in `#queued`. */
+  #delivering = false;
+  #queued: WorkerMessage[] = [];
+  /** The descriptors and the library are closed. */
+  #released = false;
   #alive?: ReturnType<typeof setInterval>;
   /** The worker thread's id, once it said it stopped. */
   #thread = 0;
@@ -305,7 +315,12 @@ export class EpollRelay {
   }
 
   #receive(message: WorkerMessage): void {
-    if (message.type === "batch") this.#deliver(message);
+    // Messages wait for the batch being fed to the taps: after it, in the order they came.
+    if (this.#delivering) {
+      this.#queued.push(message);
+      return;
+    }
+    if (message.type === "batch") this.#deliver(message, new Float64Array(message.items), 0);
     else if (message.type === "settled") {
       const due = this.#settling.filter((s) => s.request <= message.request);
       this.#settling = this.#settling.filter((s) => s.request > message.request);
@@ -317,15 +332,27 @@ export class EpollRelay {
     } else this.#fail(message.message);
   }
 
-  /** Feeds a batch to the taps, in the order the worker relayed it. */
-  #deliver(batch: WorkerBatch): void {
-    const items = new Float64Array(batch.items);
+  /**
+   * Feeds a batch to the taps, in the order the worker relayed it, from item `from` on. A batch
+   * that takes longer than `sliceMs` to decode goes on in a later task, so timers and I/O of this
+   * thread (accepting, logins, a recording's writes) are never held up longer than that: the
+   * worker gathers a backlog into one batch, however far behind decoding is.
+   */
+  #deliver(batch: WorkerBatch, items: Float64Array, from: number): void {
+    this.#delivering = true;
     const ring = this.#ring;
     const scratch = this.#scratch;
     // CLOCK_MONOTONIC minus this thread's performance.now(), measured at start.
     const origin = this.#clockOffset;
+    const until = performance.now() + (this.#options.sliceMs ?? 5);
+    let next = items.length;
     try {
-      for (let i = 0; i < items.length; i += 5) {
+      for (let i = from; i < items.length; i += 5) {
+        // The clock is read every 32 chunks: a batch of a few milliseconds never reads it.
+        if (i > from && (i / 5) % 32 === 0 && performance.now() >= until) {
+          next = i;
+          break;
+        }
         const slot = this.#slots.get(items[i]);
         if (!slot) continue;
         const length = items[i + 3] - items[i + 2];
@@ -340,20 +367,36 @@ export class EpollRelay {
           slot.sink.onServerBytes(chunk.length);
         }
       }
+    } catch (error) {
+      // Taps do not throw; if one did, the batch still ends (ring bytes back, closes resolved).
+      next = items.length;
+      throw error;
     } finally {
       setRelayTime(undefined);
-      Atomics.sub(this.#shared!, Shared.inflight, batch.ringBytes);
-      Atomics.notify(this.#shared!, Shared.inflight);
+      if (next < items.length) setTimeout(() => this.#deliver(batch, items, next), 0);
+      else this.#delivered(batch);
     }
+  }
+
+  /** A batch went through the taps: its ring bytes go back, the worker may post the next. */
+  #delivered(batch: WorkerBatch): void {
+    const shared = this.#shared!;
+    Atomics.sub(shared, Shared.inflight, batch.ringBytes);
+    Atomics.sub(shared, Shared.batches, 1);
+    Atomics.notify(shared, Shared.inflight);
+    // Lowered after the count (see the worker's #mayPost): a worker holding a batch is woken.
+    if (Atomics.exchange(shared, Shared.waiting, 0) === 1 && !this.#released) this.#wake();
     for (const close of batch.closes) {
       const slot = this.#slots.get(close.slot);
       if (!slot || slot.generation !== close.generation) continue;
       this.#slots.delete(close.slot);
-      Atomics.store(this.#shared!, Shared.slots + close.slot * SLOT_FIELDS, SlotState.Free);
+      Atomics.store(shared, Shared.slots + close.slot * SLOT_FIELDS, SlotState.Free);
       this.#freeSlots.push(close.slot);
       slot.resolve(close.ends.map(toPumpEnd));
     }
     this.#keepAlive();
+    this.#delivering = false;
+    while (!this.#delivering && this.#queued.length > 0) this.#receive(this.#queued.shift()!);
   }
 
   /** Shuts a connection's sockets down, unless the worker has closed them already. */
@@ -394,6 +437,7 @@ export class EpollRelay {
     for (const waiter of this.#settling.splice(0)) waiter.resolve();
     this.#keepAlive();
     this.#worker?.terminate();
+    this.#released = true;
     if (this.#libc) {
       this.#libc.symbols.close(this.#epollFd);
       this.#libc.symbols.close(this.#wakeFd);

@@ -17,8 +17,16 @@ export const Shared = {
   stop: 1,
   /** Bumped (with a wake-up) to have the worker send what it holds now; see `settled()`. */
   flush: 2,
+  /**
+   * Batches posted and not yet fully decoded: the worker posts one at a time. A backlog of worker
+   * messages would starve the main thread's event loop (Deno drains every queued message before
+   * it polls timers and I/O again), so while one is out the worker gathers the next.
+   */
+  batches: 3,
+  /** Set to 1 by a worker holding a batch: the main thread wakes it when the one out is done. */
+  waiting: 4,
   /** Slot table: 4 Int32 per slot from here. */
-  slots: 4,
+  slots: 8,
 } as const;
 
 /** Int32 fields of a slot. */

@@ -104,6 +104,8 @@ class EpollLoop {
   #count = 0;
   #closes: WorkerBatch["closes"] = [];
   #deadline = 0;
+  /** A batch is due but waits for the one out to be decoded (see `Shared.batches`). */
+  #held = false;
   /** The last `settled()` request answered. */
   #settledRequest = 0;
   /** When the current epoll_wait returned (CLOCK_MONOTONIC, milliseconds). */
@@ -131,7 +133,8 @@ class EpollLoop {
     try {
       for (;;) {
         if (Atomics.load(this.#shared, Shared.stop) === 1) break;
-        const timeout = this.#count + this.#closes.length === 0
+        // Nothing gathered, or a batch held until the main thread wakes us: no deadline.
+        const timeout = this.#count + this.#closes.length === 0 || this.#held
           ? -1
           : Math.max(0, Math.ceil(this.#deadline - this.#clock()));
         const count = epoll_wait(this.#init.epollFd, events, MAX_EVENTS, timeout);
@@ -154,10 +157,11 @@ class EpollLoop {
           this.#handle(data >>> 1, data & 1, view.getUint32(at, true));
         }
         if (
-          this.#closes.length > 0 || this.#used >= this.#init.flushBytes ||
+          this.#held || this.#closes.length > 0 || this.#used >= this.#init.flushBytes ||
           (this.#count > 0 && this.#now >= this.#deadline) || settle !== undefined
         ) this.#flush();
-        if (settle !== undefined) {
+        // Answered once everything relayed before the request is in a posted batch.
+        if (settle !== undefined && !this.#held) {
           this.#settledRequest = settle;
           post({ type: "settled", request: settle });
           settle = undefined;
@@ -171,7 +175,7 @@ class EpollLoop {
         const relayed = this.#relayedAt(slot);
         if (!relayed.closed) this.#close(relayed, { kind: "stopped" });
       }
-      this.#flush();
+      this.#flush(true);
       this.#libc.close();
     }
     return thread;
@@ -350,12 +354,10 @@ class EpollLoop {
     const wrap = this.#writeAt + count > ring.length;
     const skip = wrap ? ring.length - this.#writeAt : 0;
     while (ring.length - Atomics.load(this.#shared, Shared.inflight) - this.#used < skip + count) {
-      if (this.#count > 0 || this.#closes.length > 0) {
-        this.#flush();
-        continue;
-      }
-      // The main thread is that far behind: wait for it (forwarding pauses, memory stays put).
       const inflight = Atomics.load(this.#shared, Shared.inflight);
+      if ((this.#count > 0 || this.#closes.length > 0) && this.#flush()) continue;
+      // The main thread is that far behind: wait for it (forwarding pauses, memory stays put).
+      // It gives ring bytes back, and lets a held batch go, with a notify on `inflight`.
       if (Atomics.load(this.#shared, Shared.stop) === 1) return;
       Atomics.wait(this.#shared, Shared.inflight, inflight, 100);
     }
@@ -384,13 +386,35 @@ class EpollLoop {
     this.#used += count;
   }
 
-  #flush(): void {
-    if (this.#count === 0 && this.#closes.length === 0) return;
+  /**
+   * Posts what was gathered, unless a batch is still out (then it is held, and true only once
+   * posted); `force` posts anyway (the loop is ending).
+   */
+  #flush(force = false): boolean {
+    if (this.#count === 0 && this.#closes.length === 0) return true;
+    if (!force && !this.#mayPost()) {
+      this.#held = true;
+      return false;
+    }
+    this.#held = false;
     const items = this.#items.slice(0, this.#count * 5).buffer;
+    Atomics.add(this.#shared, Shared.batches, 1);
     Atomics.add(this.#shared, Shared.inflight, this.#used);
     post({ type: "batch", items, ringBytes: this.#used, closes: this.#closes }, [items]);
     this.#used = 0;
     this.#count = 0;
     this.#closes = [];
+    return true;
+  }
+
+  /**
+   * Whether no batch is out. If one is, asks to be woken when it is done: the flag is raised
+   * before the second look, and the main thread lowers the count before it looks at the flag, so
+   * one of the two always sees the other.
+   */
+  #mayPost(): boolean {
+    if (Atomics.load(this.#shared, Shared.batches) === 0) return true;
+    Atomics.store(this.#shared, Shared.waiting, 1);
+    return Atomics.load(this.#shared, Shared.batches) === 0;
   }
 }
