@@ -4,7 +4,8 @@
  *
  * {@link RecordingWriter.emit} serializes the event at once (the assembler reuses its arrays right
  * after emitting) and queues the line; nothing touches the file per event. A flusher writes the
- * queue every ~20 ms, or as soon as ~1 MiB is waiting, one write at a time. Every write holds
+ * queue every ~20 ms (on a timer, or at the next event once the timer is late), or as soon as
+ * ~1 MiB is waiting, one write at a time. Every write holds
  * whole lines only, so a recording killed mid-write ends with whole lines, or with one line cut
  * short that readers drop with a warning.
  *
@@ -177,6 +178,8 @@ export class RecordingWriter {
   #queue: string[] = [];
   #queued = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the timer was armed (`performance.now()`). */
+  #armed = 0;
   #closing: Promise<WriterStats> | undefined;
   #warned = false;
   #error: Error | undefined;
@@ -330,16 +333,21 @@ export class RecordingWriter {
     return line;
   }
 
-  /** Writes now when a batch's worth is queued, else makes sure the timer will. */
+  /**
+   * Writes now when a batch's worth is queued, or when the timer is overdue, else makes sure the
+   * timer will. Overdue: a thread too busy to run its timers (events keep coming, each in its
+   * own task ahead of them) still writes every interval, so a kill loses that much at most.
+   */
   #schedule(): void {
-    if (!this.#headerWritten || this.#error) return;
+    if (!this.#headerWritten || this.#error || this.#queue.length === 0) return;
     if (this.#queued >= this.#flushBytes) this.#write();
-    else if (this.#timer === undefined && this.#queue.length > 0) {
+    else if (this.#timer === undefined) {
+      this.#armed = performance.now();
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.#write();
       }, this.#interval);
-    }
+    } else if (performance.now() - this.#armed > this.#interval) this.#write();
   }
 
   /** Writes the whole queue, in batches of whole lines. */

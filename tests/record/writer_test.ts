@@ -28,6 +28,8 @@ async function lines(path: string): Promise<Record<string, unknown>[]> {
   return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
 }
 
+const MIB = 1024 * 1024;
+
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 Deno.test("createRecordingWriter() creates the file with mode 0600, also when overwriting", async () => {
@@ -154,6 +156,32 @@ Deno.test("RecordingWriter batches lines behind a timer, or at once past flushBy
     const content = await Deno.readTextFile(path);
     assert.ok(content.endsWith("\n"), "only whole lines are written");
     await writer.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("RecordingWriter writes at the next event when its timer is late (a thread too busy for timers)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "a.jsonl");
+    const writer = await createRecordingWriter(path, {
+      header: HEADER,
+      flushIntervalMs: 20,
+      flushBytes: 1024 * MIB,
+    });
+    writer.header();
+    // One synchronous run of events, 60 ms long: the timer cannot fire in it.
+    const until = performance.now() + 60;
+    let conn = 0;
+    while (performance.now() < until) writer.emit(open(++conn));
+    const written = writer.stats().lines;
+    assert.ok(written > 1, `written while the thread was busy: ${written} lines`);
+    assert.ok(written < conn + 1, "not every event: only when the timer is overdue");
+    const content = await Deno.readTextFile(path);
+    assert.ok(content.endsWith("\n"), "only whole lines are written");
+    await writer.close();
+    assert.equal((await lines(path)).length, conn + 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
