@@ -51,17 +51,23 @@ function xor(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Bytes of the nonce client_ed25519 signs (MariaDB's NONCE_BYTES). */
+const ED25519_NONCE_BYTES = 32;
+
 /**
- * The 20-byte scramble a server sends ends with a NUL in auth switch requests: the plugins use
- * the bytes before it.
+ * The nonce in an auth switch request's data for `plugin`. The 20-byte scramble of the password
+ * plugins ends with a NUL there: they use the bytes before it. client_ed25519's 32 random bytes
+ * come with no terminator, and may end with a 0 byte themselves (1 login in 256).
  *
  * @example
  * ```ts
  * import { pluginNonce } from "./auth.ts";
- * console.assert(pluginNonce(new Uint8Array(21)).length === 20);
+ * console.assert(pluginNonce(new Uint8Array(21), "mysql_native_password").length === 20);
+ * console.assert(pluginNonce(new Uint8Array(32), "client_ed25519").length === 32);
  * ```
  */
-export function pluginNonce(data: Uint8Array): Uint8Array {
+export function pluginNonce(data: Uint8Array, plugin: string): Uint8Array {
+  if (plugin === "client_ed25519") return data.subarray(0, ED25519_NONCE_BYTES);
   return data.length > 0 && data[data.length - 1] === 0 ? data.subarray(0, data.length - 1) : data;
 }
 

@@ -318,7 +318,7 @@ export async function authenticate(
         return { kind: "err", err: message };
       case "auth-switch-request":
         plugin = message.pluginName;
-        nonce = pluginNonce(message.pluginData);
+        nonce = pluginNonce(message.pluginData, plugin);
         await reply(firstAnswer(plugin, nonce, state), packet);
         break;
       case "old-auth-switch-request":

@@ -76,9 +76,14 @@ Deno.test("ed25519Signature() verifies as Ed25519 under the key MariaDB derives 
   assert.ok(!ed25519.verify(ed25519Signature("other", message), message, publicKey));
 });
 
-Deno.test("pluginNonce() drops the NUL servers append to auth switch data", () => {
-  assert.deepEqual(pluginNonce(new Uint8Array([1, 2, 0])), new Uint8Array([1, 2]));
-  assert.deepEqual(pluginNonce(new Uint8Array([1, 2])), new Uint8Array([1, 2]));
+Deno.test("pluginNonce() drops the NUL servers append to a scramble, not an ed25519 nonce's last byte", () => {
+  const native = "mysql_native_password";
+  assert.deepEqual(pluginNonce(new Uint8Array([1, 2, 0]), native), new Uint8Array([1, 2]));
+  assert.deepEqual(pluginNonce(new Uint8Array([1, 2]), native), new Uint8Array([1, 2]));
+  // MariaDB sends the 32 bytes alone; one in 256 ends with 0 (this login used to fail).
+  const nonce = new Uint8Array(32).fill(7);
+  nonce[31] = 0;
+  assert.deepEqual(pluginNonce(nonce, "client_ed25519"), nonce);
 });
 
 Deno.test("firstAnswer() refuses mysql_clear_password without TLS and sends it with TLS", () => {
