@@ -27,9 +27,16 @@ export {
   type ConnectionInfo,
   type ConnectionTap,
   createSessionTap,
+  resumeSessionTap,
   type SessionTapOptions,
+  type TapReport,
 } from "./src/session/tap.ts";
-export { type DecodedPacket, type Phase, SessionDecoder } from "./src/session/decoder.ts";
+export {
+  type DecodedPacket,
+  type DecoderSnapshot,
+  type Phase,
+  SessionDecoder,
+} from "./src/session/decoder.ts";
 export { formatTraceLine, summarizePacket, traceJson } from "./src/session/trace.ts";
 export { PacketFramer } from "./src/protocol/framing.ts";
 export { main, VERSION } from "./src/cli/main.ts";

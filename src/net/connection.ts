@@ -287,6 +287,24 @@ function guardTap(
         fail("final", error);
       }
     },
+    detach() {
+      // A broken tap, or none, needs no bytes at all.
+      if (broken) return new Uint8Array(0);
+      try {
+        return tap!.detach?.();
+      } catch (error) {
+        fail("detached", error);
+        return new Uint8Array(0);
+      }
+    },
+    reattach(report) {
+      if (report.failed) fail(report.failed.direction, new Error(report.failed.message));
+      try {
+        tap?.reattach?.(report);
+      } catch (error) {
+        fail("final", error);
+      }
+    },
   };
 }
 

@@ -97,6 +97,11 @@ export class PacketFramer {
     return this.#tailStored + this.#partsStored;
   }
 
+  /** Whether no packet is under way: the next byte starts a new packet's header. */
+  get idle(): boolean {
+    return this.#tailLength === 0 && this.#frames === 0;
+  }
+
   /**
    * Feeds bytes; calls `onPacket` for every logical packet they complete, in order. Returns how
    * many bytes of `chunk` it took: all of them, unless `onPacket` called {@link stop}.

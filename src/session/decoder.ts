@@ -122,6 +122,37 @@ const RESPONSE_SHAPE: Partial<Record<number, ResponseShape>> = {
 const LAST_PREPARED_STATEMENT = 0xffffffff;
 
 /**
+ * Everything a {@link SessionDecoder} knows of its connection, as plain data (structured-clone
+ * safe): see {@link SessionDecoder.snapshot}.
+ */
+export interface DecoderSnapshot {
+  /** {@link SessionDecoder.phase}. */
+  phase: Phase;
+  /** {@link SessionDecoder.context}. */
+  context: CodecContext;
+  /** The greeting, once seen (the login's capabilities come from it). */
+  serverGreeting: HandshakeV10 | undefined;
+  /** Both sides asked for compression: it starts after the login's OK. */
+  compressAfterAuth: boolean;
+  /** {@link SessionDecoder.tls}. */
+  tls: boolean;
+  /** {@link SessionDecoder.compressed}. */
+  compressed: boolean;
+  /** {@link SessionDecoder.framed}. */
+  framed: boolean;
+  /** {@link SessionDecoder.pending}. */
+  pending: Exchange[];
+  /** {@link SessionDecoder.statements}. */
+  statements: Map<number, PreparedStatement>;
+  /** The id of the statement prepared last (MariaDB's execute of "the last one"). */
+  lastPrepared: number | undefined;
+  /** {@link SessionDecoder.commands}. */
+  commands: number;
+  /** {@link SessionDecoder.authPlugin}. */
+  authPlugin: string;
+}
+
+/**
  * Decodes one connection, packet by packet, from both directions.
  *
  * @example
@@ -152,6 +183,45 @@ export class SessionDecoder {
   /** A decoder for a new connection, expecting the greeting. */
   constructor(options: SessionDecoderOptions = {}) {
     this.#options = options;
+  }
+
+  /**
+   * The decoder's state as plain data, for another thread to go on from (see {@link restore}).
+   * It shares objects with this decoder: clone it (postMessage does) before either goes on.
+   */
+  snapshot(): DecoderSnapshot {
+    return {
+      phase: this.#phase,
+      context: this.#context,
+      serverGreeting: this.#serverGreeting,
+      compressAfterAuth: this.#compressAfterAuth,
+      tls: this.#tls,
+      compressed: this.#compressed,
+      framed: this.#framed,
+      pending: this.#pending,
+      statements: this.#statements,
+      lastPrepared: this.#lastPrepared,
+      commands: this.#commands,
+      authPlugin: this.#authPlugin,
+    };
+  }
+
+  /** A decoder that goes on from where the one that took `snapshot` was. */
+  static restore(snapshot: DecoderSnapshot, options: SessionDecoderOptions = {}): SessionDecoder {
+    const decoder = new SessionDecoder(options);
+    decoder.#phase = snapshot.phase;
+    decoder.#context = snapshot.context;
+    decoder.#serverGreeting = snapshot.serverGreeting;
+    decoder.#compressAfterAuth = snapshot.compressAfterAuth;
+    decoder.#tls = snapshot.tls;
+    decoder.#compressed = snapshot.compressed;
+    decoder.#framed = snapshot.framed;
+    decoder.#pending = snapshot.pending;
+    decoder.#statements = snapshot.statements;
+    decoder.#lastPrepared = snapshot.lastPrepared;
+    decoder.#commands = snapshot.commands;
+    decoder.#authPlugin = snapshot.authPlugin;
+    return decoder;
   }
 
   /**

@@ -5,9 +5,10 @@
  * @module
  */
 
+import { deserialize, serialize } from "node:v8";
 import { type Packet, PacketFramer } from "../protocol/framing.ts";
 import { CompressedFramer } from "../protocol/compression.ts";
-import { type DecodedPacket, SessionDecoder } from "./decoder.ts";
+import { type DecodedPacket, type DecoderSnapshot, SessionDecoder } from "./decoder.ts";
 
 /** What the proxy knows about a connection when it opens. */
 export interface ConnectionInfo {
@@ -31,6 +32,27 @@ export interface ConnectionTap {
   readonly commands: number;
   /** The connection ended: why, and the bytes each side sent. */
   close?(reason: string, bytes: { client: number; server: number }): void;
+  /**
+   * For a relay on another thread: the tap's state, serialized, when what the tap does needs
+   * nothing of this thread (it only follows the protocol, for the command count and the reason
+   * decoding stops), so that thread can go on with it ({@link resumeSessionTap}) and keep the
+   * bytes to itself; undefined when the tap must see them here; empty when it needs nothing
+   * more at all. Detaching changes nothing in the tap: when the state is not taken, its bytes
+   * keep coming; when it is, only {@link reattach} and {@link close} are called after.
+   */
+  detach?(): Uint8Array | undefined;
+  /** What the thread that went on with a detached tap reports: see {@link TapReport}. */
+  reattach?(report: TapReport): void;
+}
+
+/** What a detached tap's thread reports back, as it happens (a reason) and at the end (a count). */
+export interface TapReport {
+  /** Commands decoded so far, when the count is final. */
+  commands?: number;
+  /** Decoding stopped for the rest of the connection (the tap's `onOpaque`). */
+  opaque?: string;
+  /** The tap threw on a direction's bytes: decoding stopped, forwarding goes on (logged). */
+  failed?: { direction: "client" | "server"; message: string };
 }
 
 /** Bytes of each packet kept when only the protocol state is followed (see `track()`). */
@@ -70,7 +92,42 @@ export interface SessionTapOptions {
 export function createSessionTap(options: SessionTapOptions = {}): ConnectionTap & {
   readonly decoder: SessionDecoder;
 } {
-  const decoder = new SessionDecoder({ onOpaque: options.onOpaque });
+  return sessionTap(new SessionDecoder({ onOpaque: options.onOpaque }), options, false);
+}
+
+/**
+ * A tap that goes on from the state another thread's session tap was detached with (see
+ * {@link ConnectionTap.detach}). It only follows the protocol: `onPacket` is not offered.
+ *
+ * @example
+ * ```ts
+ * import { createSessionTap, resumeSessionTap } from "./tap.ts";
+ * const state = createSessionTap().detach!()!; // a tap that nobody reads packets from
+ * const resumed = resumeSessionTap(state, { onOpaque: (reason) => console.log(reason) });
+ * console.assert(resumed.decoder.phase === "greeting");
+ * ```
+ */
+export function resumeSessionTap(
+  state: Uint8Array,
+  options: Omit<SessionTapOptions, "onPacket" | "maxPacketLength"> = {},
+): ConnectionTap & { readonly decoder: SessionDecoder } {
+  const { decoder, compressed } = deserialize(state) as DetachedState;
+  const restored = SessionDecoder.restore(decoder, { onOpaque: options.onOpaque });
+  return sessionTap(restored, options, compressed);
+}
+
+/** What {@link ConnectionTap.detach} serializes. */
+interface DetachedState {
+  decoder: DecoderSnapshot;
+  /** Compressed frames have started in both directions. */
+  compressed: boolean;
+}
+
+function sessionTap(
+  decoder: SessionDecoder,
+  options: SessionTapOptions,
+  compressedFromStart: boolean,
+): ConnectionTap & { readonly decoder: SessionDecoder } {
   // With nobody reading the messages, the state machine needs only each packet's first bytes:
   // large packets are not reassembled, so memory stays bounded whatever their size.
   const framerOptions = options.onPacket
@@ -92,14 +149,17 @@ export function createSessionTap(options: SessionTapOptions = {}): ConnectionTap
     fromServer(packet);
     if (decoder.compressed) serverFramer.stop();
   };
-  let clientFrames: CompressedFramer | undefined;
-  let serverFrames: CompressedFramer | undefined;
+  const frameOptions = { maxFrameLength: options.maxFrameLength };
+  let clientFrames = compressedFromStart ? new CompressedFramer(frameOptions) : undefined;
+  let serverFrames = compressedFromStart ? new CompressedFramer(frameOptions) : undefined;
   const clientBytes = (bytes: Uint8Array) => {
     clientFramer.push(bytes, fromClient);
   };
   const serverBytes = (bytes: Uint8Array) => {
     serverFramer.push(bytes, fromServer);
   };
+  /** The final count, once a detached tap's thread reported it. */
+  let reported: number | undefined;
   return {
     decoder,
     client(chunk) {
@@ -117,13 +177,27 @@ export function createSessionTap(options: SessionTapOptions = {}): ConnectionTap
       if (!decoder.compressed) return;
       // The client compresses only once it has read the OK, which the relay forwards after this
       // call: none of its compressed bytes came before.
-      const frameOptions = { maxFrameLength: options.maxFrameLength };
       clientFrames = new CompressedFramer(frameOptions);
       serverFrames = new CompressedFramer(frameOptions);
       if (used < chunk.length) serverFrames.push(chunk.subarray(used), serverBytes);
     },
     get commands() {
-      return decoder.commands;
+      return reported ?? decoder.commands;
+    },
+    detach() {
+      // Only a tap nobody reads packets from, between packets in both directions.
+      const idle = clientFramer.idle && serverFramer.idle &&
+        (clientFrames?.buffered ?? 0) === 0 && (serverFrames?.buffered ?? 0) === 0;
+      if (onPacket || !idle) return undefined;
+      const state: DetachedState = {
+        decoder: decoder.snapshot(),
+        compressed: clientFrames !== undefined,
+      };
+      return serialize(state);
+    },
+    reattach(report) {
+      if (report.commands !== undefined) reported = report.commands;
+      if (report.opaque !== undefined) options.onOpaque?.(report.opaque);
     },
   };
 }

@@ -5,7 +5,10 @@
  * does, and nothing is left open.
  */
 import assert from "node:assert/strict";
-import { EpollRelay } from "../../src/net/epoll/relay.ts";
+import { EpollRelay, type RelaySink } from "../../src/net/epoll/relay.ts";
+import { createSessionTap, type TapReport } from "../../src/session/tap.ts";
+import { frame, hex } from "../helpers/hex.ts";
+import { CLASSIC, loginFrames, withCompression } from "../helpers/login.ts";
 import { silentLogger } from "../../src/log.ts";
 import { concatBytes } from "../../src/protocol/framing.ts";
 
@@ -27,8 +30,15 @@ async function baselineDescriptors(): Promise<number> {
   return descriptors();
 }
 
-/** A client connected through the relay to `upstream`'s accepted side. */
-async function relayedPair(relay: EpollRelay, seen: { side: string; bytes: Uint8Array }[]) {
+/**
+ * A client connected through the relay to `upstream`'s accepted side; the relay's tap records
+ * what it sees in `seen`, unless `tap` is given.
+ */
+async function relayedPair(
+  relay: EpollRelay,
+  seen: { side: string; bytes: Uint8Array }[],
+  tap?: RelaySink["tap"],
+) {
   const front = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const back = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const client = await Deno.connect({ hostname: "127.0.0.1", port: front.addr.port });
@@ -39,7 +49,7 @@ async function relayedPair(relay: EpollRelay, seen: { side: string; bytes: Uint8
   back.close();
   const counts = { client: 0, server: 0 };
   const adopted = relay.adopt(accepted, upstream, {
-    tap: {
+    tap: tap ?? {
       client: (chunk) => seen.push({ side: "client", bytes: chunk.slice() }),
       server: (chunk) => seen.push({ side: "server", bytes: chunk.slice() }),
     },
@@ -263,6 +273,85 @@ epollTest(
       for (const conn of [accepted, upstream]) conn.close();
     } finally {
       front.close();
+      await relay.stop();
+    }
+  },
+);
+
+/** A track-only tap past the login of a captured session, wrapped to show what reaches it here. */
+function detachableTap(patch?: (greeting: Uint8Array, response: Uint8Array) => void) {
+  const login = loginFrames(CLASSIC, patch);
+  const tap = createSessionTap();
+  tap.server(login.greeting);
+  tap.client(login.response);
+  tap.server(login.ok);
+  const here = { chunks: 0, reports: [] as TapReport[] };
+  const wrapped: RelaySink["tap"] = {
+    client: (chunk) => (here.chunks++, tap.client(chunk)),
+    server: (chunk) => (here.chunks++, tap.server(chunk)),
+    detach: () => tap.detach!(),
+    reattach: (report) => (here.reports.push(report), tap.reattach!(report)),
+  };
+  return { tap, wrapped, here };
+}
+
+epollTest(
+  "EpollRelay runs a detached tap in the worker: no bytes come back, its reports do",
+  async () => {
+    const relay = new EpollRelay({ logger: silentLogger });
+    const plain = detachableTap();
+    const compressed = detachableTap(withCompression);
+    const a = await relayedPair(relay, [], plain.wrapped);
+    const b = await relayedPair(relay, [], compressed.wrapped);
+    try {
+      const query = frame(0, hex("03 53454c4543542031")); // SELECT 1
+      const result = [
+        frame(1, hex("01 01")),
+        frame(2, hex("03646566 00 00 00 0131 00 0c 3f00 01000000 08 8100 00 0000")),
+        frame(3, hex("fe 0000 0200")),
+        frame(4, hex("01 31")),
+        frame(5, hex("fe 0000 0200")),
+      ];
+      for (let i = 0; i < 3; i++) {
+        await writeAll(a.client, query);
+        await readExactly(a.server, query.length);
+        const answer = concat(result);
+        await writeAll(a.server, answer);
+        await readExactly(a.client, answer.length);
+      }
+      // A column count that cannot be one: the worker's decoder loses track and says so.
+      await writeAll(a.client, query);
+      await readExactly(a.server, query.length);
+      await writeAll(a.server, frame(1, hex("fc 01")));
+      await readExactly(a.client, 6);
+      await relay.settled();
+      assert.equal(plain.here.reports.length, 1, JSON.stringify(plain.here.reports));
+      assert.match(plain.here.reports[0].opaque ?? "", /./);
+
+      // Not zlib where a compressed frame's body should be: the worker's tap throws, decoding
+      // stops and forwarding goes on.
+      const garbage = hex("050000 01 0a0000 | 0102030405");
+      await writeAll(b.client, garbage);
+      assert.deepEqual(await readExactly(b.server, garbage.length), garbage);
+      await relay.settled();
+      assert.equal(compressed.here.reports[0].failed?.direction, "client");
+      await writeAll(b.client, pattern(100, 1));
+      assert.deepEqual(await readExactly(b.server, 100), pattern(100, 1));
+
+      for (const pair of [a, b]) {
+        pair.client.close();
+        pair.server.close();
+        assert.deepEqual(await pair.adopted.ends, [{ kind: "eof" }, { kind: "eof" }]);
+      }
+      assert.deepEqual(plain.here.reports.at(-1), { commands: 4 }, "the final count");
+      assert.equal(a.counts.client, 4 * query.length, "bytes counted in the worker");
+      assert.equal(a.counts.server, 3 * concat(result).length + 6);
+      assert.equal(plain.tap.commands, 4);
+      assert.equal(compressed.here.reports.length, 1, "no count from a tap that failed");
+      assert.equal(plain.here.chunks + compressed.here.chunks, 0, "no bytes on this thread");
+    } finally {
+      a.close();
+      b.close();
       await relay.stop();
     }
   },

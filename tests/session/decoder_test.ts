@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import { createSessionTap } from "../../src/session/tap.ts";
 import type { DecodedPacket } from "../../src/session/decoder.ts";
 import { frame, hex, readCapture } from "../helpers/hex.ts";
-
-const CAPTURES = new URL("../fixtures/captures/", import.meta.url);
+import { CAPTURES, CLASSIC, loginFrames, withCompression } from "../helpers/login.ts";
 
 interface Harness {
   tap: ReturnType<typeof createSessionTap>;
@@ -25,7 +24,7 @@ function loggedIn(
   capture: string,
   patch?: (greeting: Uint8Array, response: Uint8Array) => void,
 ): Harness {
-  const frames = readCapture(new URL(capture, CAPTURES)).filter((f) => f.connection === 1);
+  const login = loginFrames(capture, patch);
   const packets: DecodedPacket[] = [];
   const opaque: string[] = [];
   const tap = createSessionTap({
@@ -33,10 +32,9 @@ function loggedIn(
     onPacket: (p) => packets.push(structuredClone(p)),
     onOpaque: (reason) => opaque.push(reason),
   });
-  patch?.(frames[0].payload, frames[1].payload);
-  tap.server(frame(frames[0].sequenceId, frames[0].payload));
-  tap.client(frame(frames[1].sequenceId, frames[1].payload));
-  tap.server(frame(frames[2].sequenceId, frames[2].payload));
+  tap.server(login.greeting);
+  tap.client(login.response);
+  tap.server(login.ok);
   assert.equal(packets.at(-1)?.message.kind, "ok", "the capture's login succeeded");
   const feed = (direction: "client" | "server") => (seq: number, payload: string | Uint8Array) => {
     const before = packets.length;
@@ -50,8 +48,7 @@ function loggedIn(
 
 const kinds = (packets: DecodedPacket[]) => packets.map((p) => p.message.kind);
 
-// A login without CLIENT_DEPRECATE_EOF (mariadb CLI) and one with it (MariaDB Connector/Node).
-const CLASSIC = "demo-cli-select.txt";
+// A login with CLIENT_DEPRECATE_EOF (MariaDB Connector/Node); CLASSIC has none (mariadb CLI).
 const DEPRECATE_EOF = "d-mariadb-connector-deprecate-eof.txt";
 
 const QUERY_SELECT_1 = "03 53454c4543542031"; // COM_QUERY "SELECT 1"
@@ -206,12 +203,7 @@ Deno.test("SessionDecoder goes on after an SSLRequest: it is fed the plaintext w
 });
 
 Deno.test("SessionDecoder goes on decoding compressed frames after authentication when both sides negotiated compression", () => {
-  const h = loggedIn(CLASSIC, (greeting, response) => {
-    // Set CLIENT_COMPRESS (0x20) in the server's and the client's lower capability bytes.
-    const nul = greeting.indexOf(0, 1);
-    greeting[nul + 1 + 4 + 8 + 1] |= 0x20;
-    response[0] |= 0x20;
-  });
+  const h = loggedIn(CLASSIC, withCompression);
   assert.equal(h.tap.decoder.compressed, true);
   assert.equal(h.tap.decoder.framed, true);
   assert.deepEqual(h.opaque, []);

@@ -42,6 +42,8 @@ import {
 } from "./libc.ts";
 import {
   type DirectionEnd,
+  INBOX_BYTES,
+  INBOX_HEADER,
   MAX_SLOTS,
   Shared,
   SHARED_BYTES,
@@ -56,7 +58,7 @@ import {
 
 /** Where a relayed connection's bytes go on the main thread. */
 export interface RelaySink {
-  tap: Pick<ConnectionTap, "client" | "server">;
+  tap: Pick<ConnectionTap, "client" | "server" | "detach" | "reattach">;
   onClientBytes(count: number): void;
   onServerBytes(count: number): void;
 }
@@ -92,6 +94,8 @@ export interface EpollRelayOptions {
 
 interface Slot {
   generation: number;
+  /** Its tap runs in the worker: no bytes come here, byte counts come with the close. */
+  detached: boolean;
   fds: [number, number];
   sink: RelaySink;
   resolve(ends: PumpEnd[]): void;
@@ -139,6 +143,10 @@ export class EpollRelay {
   #onStopped?: () => void;
   #event = new DataView(new ArrayBuffer(EPOLL_EVENT.size));
   #ring: Uint8Array<SharedArrayBuffer> = new Uint8Array(new SharedArrayBuffer(0));
+  #inbox: Uint8Array<SharedArrayBuffer> = new Uint8Array(new SharedArrayBuffer(0));
+  #inboxView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  /** Where the next inbox entry goes. */
+  #inboxAt = 0;
   /** Chunks are copied out of the ring before a tap sees them: TextDecoder refuses shared memory. */
   #scratch = new Uint8Array(0);
   #address = new Uint8Array(128);
@@ -182,6 +190,11 @@ export class EpollRelay {
 
     const slot = this.#freeSlots.pop() ?? this.#nextSlot++;
     const generation = ++this.#generation;
+    // A tap that can follow the protocol in the worker goes there: its bytes then never come
+    // back to this thread. Written before the sockets are watched: the worker reads it at their
+    // first event.
+    const state = sink.tap.detach?.();
+    const detached = state !== undefined && this.#post(slot, generation, state);
     const shared = this.#shared!;
     const base = Shared.slots + slot * SLOT_FIELDS;
     shared[base + SlotField.clientFd] = fds[0];
@@ -190,7 +203,7 @@ export class EpollRelay {
     Atomics.store(shared, base + SlotField.state, SlotState.Open);
     let resolve!: (ends: PumpEnd[]) => void;
     const ends = new Promise<PumpEnd[]>((r) => resolve = r);
-    this.#slots.set(slot, { generation, fds: [fds[0], fds[1]], sink, resolve });
+    this.#slots.set(slot, { generation, detached, fds: [fds[0], fds[1]], sink, resolve });
     this.#keepAlive();
     for (const side of [0, 1]) {
       writeEpollEvent(this.#event, 0, EPOLLIN, slot * 2 + side);
@@ -287,6 +300,9 @@ export class EpollRelay {
       const bufferSize = this.#options.bufferSize ?? 256 * 1024;
       const ringBytes = Math.max(this.#options.ringBytes ?? 4 * 1024 * 1024, 2 * bufferSize);
       this.#ring = new Uint8Array(new SharedArrayBuffer(ringBytes));
+      const inbox = new SharedArrayBuffer(INBOX_BYTES);
+      this.#inbox = new Uint8Array(inbox);
+      this.#inboxView = new DataView(inbox);
       this.#scratch = new Uint8Array(bufferSize);
       this.#shared = new Int32Array(sharedBuffer);
       const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -304,6 +320,7 @@ export class EpollRelay {
         ring: this.#ring.buffer,
         flushMs: this.#options.flushMs ?? 2,
         flushBytes: this.#options.flushBytes ?? 256 * 1024,
+        inbox,
       };
       worker.postMessage(init);
       this.#worker = worker;
@@ -386,17 +403,51 @@ export class EpollRelay {
     Atomics.notify(shared, Shared.inflight);
     // Lowered after the count (see the worker's #mayPost): a worker holding a batch is woken.
     if (Atomics.exchange(shared, Shared.waiting, 0) === 1 && !this.#released) this.#wake();
+    for (const note of batch.notes) {
+      const slot = this.#slots.get(note.slot);
+      if (slot?.generation === note.generation) slot.sink.tap.reattach?.(note.report);
+    }
     for (const close of batch.closes) {
       const slot = this.#slots.get(close.slot);
       if (!slot || slot.generation !== close.generation) continue;
       this.#slots.delete(close.slot);
       Atomics.store(shared, Shared.slots + close.slot * SLOT_FIELDS, SlotState.Free);
       this.#freeSlots.push(close.slot);
+      if (slot.detached) {
+        slot.sink.onClientBytes(close.bytes[0]);
+        slot.sink.onServerBytes(close.bytes[1]);
+      }
       slot.resolve(close.ends.map(toPumpEnd));
     }
     this.#keepAlive();
     this.#delivering = false;
     while (!this.#delivering && this.#queued.length > 0) this.#receive(this.#queued.shift()!);
+  }
+
+  /**
+   * Writes a detached tap's state to the inbox (see `INBOX_BYTES`); false when there is no room
+   * (the tap then sees the bytes here, as undetached).
+   */
+  #post(slot: number, generation: number, state: Uint8Array): boolean {
+    const inbox = this.#inbox;
+    const view = this.#inboxView;
+    const length = INBOX_HEADER + Math.ceil(state.length / 4) * 4;
+    if (this.#inboxAt === inbox.length) this.#inboxAt = 0;
+    const skip = this.#inboxAt + length > inbox.length ? inbox.length - this.#inboxAt : 0;
+    if (Atomics.load(this.#shared!, Shared.inboxUsed) + skip + length > inbox.length) return false;
+    if (skip > 0) {
+      view.setUint32(this.#inboxAt, 0, true);
+      this.#inboxAt = 0;
+    }
+    const at = this.#inboxAt;
+    view.setUint32(at, length, true);
+    view.setUint32(at + 4, slot, true);
+    view.setUint32(at + 8, generation, true);
+    view.setUint32(at + 12, state.length, true);
+    inbox.set(state, at + INBOX_HEADER);
+    this.#inboxAt = at + length;
+    Atomics.add(this.#shared!, Shared.inboxUsed, skip + length);
+    return true;
   }
 
   /** Shuts a connection's sockets down, unless the worker has closed them already. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { TapReport } from "../../session/tap.ts";
+
 /** Connections relayed at once by one worker. */
 export const MAX_SLOTS = 16_384;
 
@@ -25,6 +27,8 @@ export const Shared = {
   batches: 3,
   /** Set to 1 by a worker holding a batch: the main thread wakes it when the one out is done. */
   waiting: 4,
+  /** Bytes of the inbox written by the main thread and not yet read by the worker. */
+  inboxUsed: 5,
   /** Slot table: 4 Int32 per slot from here. */
   slots: 8,
 } as const;
@@ -52,6 +56,17 @@ export const SlotState = {
 /** Bytes of shared memory for the header and slot table. */
 export const SHARED_BYTES = (Shared.slots + MAX_SLOTS * SLOT_FIELDS) * 4;
 
+/**
+ * Bytes of the inbox: the main thread's messages to the worker, which never returns to its event
+ * loop to read postMessage. An entry hands over a connection's detached tap (see
+ * `ConnectionTap.detach`): 4 uint32 (entry length with padding to 4, slot, generation, state
+ * length), then the state. A length of 0 means the rest of the inbox is skipped (wrap).
+ */
+export const INBOX_BYTES = 256 * 1024;
+
+/** Bytes of an inbox entry's header. */
+export const INBOX_HEADER = 16;
+
 /** The epoll `data` that marks the worker's wake-up eventfd. */
 export const WAKE_TOKEN = 0xffff_ffff;
 
@@ -75,19 +90,30 @@ export interface WorkerInit {
   flushMs: number;
   /** A batch this large is sent at once. */
   flushBytes: number;
+  /** The inbox (`INBOX_BYTES`). */
+  inbox: SharedArrayBuffer;
 }
 
 /**
  * A batch of what the worker relayed, in the order it happened. `items` holds 5 float64 per
  * chunk: slot, side (0 client, 1 server), start and end in the ring, and when it was read
  * (CLOCK_MONOTONIC in milliseconds: one clock for both threads, unlike `performance.now()`). `ringBytes`: the ring bytes
- * the batch takes, given back once decoded. Closes come after every chunk of their slot.
+ * the batch takes, given back once decoded. Closes come after every chunk and note of their
+ * slot.
  */
 export interface WorkerBatch {
   type: "batch";
   items: ArrayBuffer;
   ringBytes: number;
-  closes: { slot: number; generation: number; ends: [DirectionEnd, DirectionEnd] }[];
+  /** `bytes`: read from each side (client, server) over the connection's life. */
+  closes: {
+    slot: number;
+    generation: number;
+    ends: [DirectionEnd, DirectionEnd];
+    bytes: [number, number];
+  }[];
+  /** What the taps the worker runs report, in order; before the closes. */
+  notes: { slot: number; generation: number; report: TapReport }[];
 }
 
 /** Messages from the worker. */

@@ -33,8 +33,10 @@ import {
   SHUT_WR,
   writeEpollEvent,
 } from "./libc.ts";
+import { type ConnectionTap, resumeSessionTap, type TapReport } from "../../session/tap.ts";
 import {
   type DirectionEnd,
+  INBOX_HEADER,
   MAX_SLOTS,
   Shared,
   SLOT_FIELDS,
@@ -63,6 +65,13 @@ interface Relayed {
   /** The epoll mask registered for each side; -1 when not registered. */
   interest: [number, number];
   closed: boolean;
+  /**
+   * Who sees the bytes: undefined, the main thread (copies through the ring); a tap, this thread
+   * (the main thread detached it: see `ConnectionTap.detach`); null, nobody.
+   */
+  tap: ConnectionTap | null | undefined;
+  /** Bytes read from each side. */
+  bytes: [number, number];
 }
 
 const post = (message: WorkerMessage, transfer: Transferable[] = []) =>
@@ -103,6 +112,12 @@ class EpollLoop {
   #items = new Float64Array(5 * 1024);
   #count = 0;
   #closes: WorkerBatch["closes"] = [];
+  #notes: WorkerBatch["notes"] = [];
+  #inbox: Uint8Array;
+  #inboxView: DataView;
+  #inboxAt = 0;
+  /** Detached taps read from the inbox, by slot, until the slot's first event. */
+  #detached = new Map<number, { generation: number; state: Uint8Array }>();
   #deadline = 0;
   /** A batch is due but waits for the one out to be decoded (see `Shared.batches`). */
   #held = false;
@@ -120,6 +135,8 @@ class EpollLoop {
     this.#buffer = new Uint8Array(init.bufferSize);
     this.#eventBytes = new Uint8Array(this.#event.buffer);
     this.#ring = new Uint8Array(init.ring);
+    this.#inbox = new Uint8Array(init.inbox);
+    this.#inboxView = new DataView(init.inbox);
   }
 
   /** Relays until asked to stop; returns the thread's id. */
@@ -134,7 +151,7 @@ class EpollLoop {
       for (;;) {
         if (Atomics.load(this.#shared, Shared.stop) === 1) break;
         // Nothing gathered, or a batch held until the main thread wakes us: no deadline.
-        const timeout = this.#count + this.#closes.length === 0 || this.#held
+        const timeout = this.#count + this.#closes.length + this.#notes.length === 0 || this.#held
           ? -1
           : Math.max(0, Math.ceil(this.#deadline - this.#clock()));
         const count = epoll_wait(this.#init.epollFd, events, MAX_EVENTS, timeout);
@@ -157,7 +174,8 @@ class EpollLoop {
           this.#handle(data >>> 1, data & 1, view.getUint32(at, true));
         }
         if (
-          this.#held || this.#closes.length > 0 || this.#used >= this.#init.flushBytes ||
+          this.#held || this.#closes.length > 0 || this.#notes.length > 0 ||
+          this.#used >= this.#init.flushBytes ||
           (this.#count > 0 && this.#now >= this.#deadline) || settle !== undefined
         ) this.#flush();
         // Answered once everything relayed before the request is in a posted batch.
@@ -197,10 +215,80 @@ class EpollLoop {
         // The main thread registered both sides for reading.
         interest: [EPOLLIN, EPOLLIN],
         closed: false,
+        tap: undefined,
+        bytes: [0, 0],
       };
       this.#relayed[slot] = relayed;
+      // The main thread wrote the slot's inbox entry, if any, before it registered the sockets.
+      this.#readInbox();
+      const detached = this.#detached.get(slot);
+      this.#detached.delete(slot);
+      if (detached?.generation === generation) relayed.tap = this.#resume(relayed, detached.state);
     }
     return relayed;
+  }
+
+  /** Takes every entry of the inbox (see `INBOX_BYTES`). */
+  #readInbox(): void {
+    const inbox = this.#inbox;
+    const view = this.#inboxView;
+    while (Atomics.load(this.#shared, Shared.inboxUsed) > 0) {
+      if (this.#inboxAt === inbox.length) this.#inboxAt = 0;
+      const at = this.#inboxAt;
+      const length = view.getUint32(at, true);
+      if (length === 0) {
+        // The main thread wrapped around here.
+        this.#inboxAt = 0;
+        Atomics.sub(this.#shared, Shared.inboxUsed, inbox.length - at);
+        continue;
+      }
+      const slot = view.getUint32(at + 4, true);
+      const generation = view.getUint32(at + 8, true);
+      const stateLength = view.getUint32(at + 12, true);
+      const start = at + INBOX_HEADER;
+      this.#detached.set(slot, { generation, state: inbox.slice(start, start + stateLength) });
+      this.#inboxAt = at + length;
+      Atomics.sub(this.#shared, Shared.inboxUsed, length);
+    }
+  }
+
+  /** The tap this thread runs for a connection; null when there is nothing to follow. */
+  #resume(relayed: Relayed, state: Uint8Array): ConnectionTap | null {
+    if (state.length === 0) return null;
+    try {
+      return resumeSessionTap(state, { onOpaque: (opaque) => this.#note(relayed, { opaque }) });
+    } catch (error) {
+      this.#tapFailed(relayed, "client", error);
+      return null;
+    }
+  }
+
+  #note(relayed: Relayed, report: TapReport): void {
+    this.#notes.push({ slot: relayed.slot, generation: relayed.generation, report });
+  }
+
+  /** A tap that throws stops decoding that connection (the main thread logs why). */
+  #tapFailed(relayed: Relayed, direction: "client" | "server", error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#note(relayed, { failed: { direction, message }, commands: relayed.tap?.commands });
+    relayed.tap = null;
+  }
+
+  /** Bytes relayed from `side`, for whoever sees them. */
+  #see(relayed: Relayed, side: number, bytes: Uint8Array, count: number): void {
+    relayed.bytes[side] += count;
+    const tap = relayed.tap;
+    if (tap === undefined) {
+      this.#record(relayed.slot, side, bytes, count);
+      return;
+    }
+    if (tap === null) return;
+    try {
+      if (side === 0) tap.client(bytes.subarray(0, count));
+      else tap.server(bytes.subarray(0, count));
+    } catch (error) {
+      this.#tapFailed(relayed, side === 0 ? "client" : "server", error);
+    }
   }
 
   #handle(slot: number, side: number, events: number): void {
@@ -229,7 +317,7 @@ class EpollLoop {
       let written = Number(write(relayed.fd[peer], buffer, BigInt(count)));
       // Forwarded first, copied for decoding after: decoding never delays the bytes. The order
       // of the copies is still the wire's (a response is read in a later event than its request).
-      this.#record(relayed.slot, side, buffer, count);
+      this.#see(relayed, side, buffer, count);
       if (written === count) return;
       if (written < 0) {
         const errno = this.#errno();
@@ -318,10 +406,13 @@ class EpollLoop {
       close(relayed.fd[side]);
     }
     relayed.closed = true;
+    if (relayed.tap) this.#note(relayed, { commands: relayed.tap.commands });
+    relayed.tap = null;
     this.#closes.push({
       slot: relayed.slot,
       generation: relayed.generation,
       ends: [relayed.ended[0] ?? unfinished, relayed.ended[1] ?? unfinished],
+      bytes: relayed.bytes,
     });
   }
 
@@ -365,7 +456,7 @@ class EpollLoop {
       this.#writeAt = 0;
       this.#used += skip;
     }
-    if (this.#count === 0 && this.#closes.length === 0) {
+    if (this.#count === 0 && this.#closes.length === 0 && this.#notes.length === 0) {
       this.#deadline = this.#now + this.#init.flushMs;
     }
     ring.set(count === bytes.length ? bytes : bytes.subarray(0, count), this.#writeAt);
@@ -391,7 +482,7 @@ class EpollLoop {
    * posted); `force` posts anyway (the loop is ending).
    */
   #flush(force = false): boolean {
-    if (this.#count === 0 && this.#closes.length === 0) return true;
+    if (this.#count === 0 && this.#closes.length === 0 && this.#notes.length === 0) return true;
     if (!force && !this.#mayPost()) {
       this.#held = true;
       return false;
@@ -400,10 +491,18 @@ class EpollLoop {
     const items = this.#items.slice(0, this.#count * 5).buffer;
     Atomics.add(this.#shared, Shared.batches, 1);
     Atomics.add(this.#shared, Shared.inflight, this.#used);
-    post({ type: "batch", items, ringBytes: this.#used, closes: this.#closes }, [items]);
+    const batch: WorkerBatch = {
+      type: "batch",
+      items,
+      ringBytes: this.#used,
+      closes: this.#closes,
+      notes: this.#notes,
+    };
+    post(batch, [items]);
     this.#used = 0;
     this.#count = 0;
     this.#closes = [];
+    this.#notes = [];
     return true;
   }
 
