@@ -13,10 +13,9 @@
 
 import type { LogFields, Logger, LogLevel } from "../log.ts";
 import { loadMatchTarget } from "./matched.ts";
-import { compareTap } from "./proxy_compare.ts";
+import { compareTap, type ComparingTap } from "./proxy_compare.ts";
 import { ReportBuilder } from "./report.ts";
 import { noiseOf } from "./verify.ts";
-import type { ConnectionTap } from "../session/tap.ts";
 import { type BatchItem, ItemKind, type WorkerRequest, type WorkerResponse } from "./offthread.ts";
 
 const post = (message: WorkerResponse) => self.postMessage(message);
@@ -32,12 +31,15 @@ let engine: ReturnType<typeof compareTap> | undefined;
 let seen = 0;
 let origin: number | undefined;
 let builder: ReportBuilder | undefined;
-const taps = new Map<number, ConnectionTap>();
+const taps = new Map<number, ComparingTap>();
+/** Bytes the relay sent and this worker has not applied yet (see offthread.ts). */
+let behind: Int32Array<ArrayBufferLike> = new Int32Array(1);
 
 self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   const request = event.data;
   try {
     if (request.type === "init") {
+      behind = new Int32Array(request.behind);
       const noise = noiseOf(request.noise);
       const target = await loadMatchTarget(request.recording, {
         onWarning: (warning) => logger.log("warn", "recording-warning", warning),
@@ -60,6 +62,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       post({ type: "ready" });
     } else if (request.type === "batch") {
       apply(request.items, new Uint8Array(request.bytes));
+      Atomics.sub(behind, 0, request.bytes.byteLength);
     } else if (request.type === "finish") {
       await engine?.settled();
       post({ type: "report", report: builder!.finish() });
@@ -85,6 +88,9 @@ function apply(items: BatchItem[], bytes: Uint8Array): void {
       case ItemKind.Close:
         taps.get(item[1])?.close?.(item[2], item[3]);
         taps.delete(item[1]);
+        break;
+      case ItemKind.Stop:
+        taps.get(item[1])?.stop(item[2]);
         break;
     }
   }

@@ -4,6 +4,11 @@
  * matching and comparing never make the relay's next read wait. Batches go to the worker at most
  * every {@link FLUSH_MS} or every {@link FLUSH_BYTES}, one transfer each.
  *
+ * The comparison never holds traffic back, and never holds more than
+ * {@link OffThreadCompareOptions.maxBehindBytes} of it: when the worker is that far behind, each
+ * connection that sends more is relayed without being compared from then on (said in a log line
+ * and in the report), rather than the relay waiting for it or memory growing.
+ *
  * @module
  */
 
@@ -14,7 +19,7 @@ import { type ConnectionInfo, type ConnectionTap, createSessionTap } from "../se
 import { relayNow } from "../session/clock.ts";
 
 /** Kinds of batch items. */
-export const ItemKind = { Open: 0, Client: 1, Server: 2, Close: 3 } as const;
+export const ItemKind = { Open: 0, Client: 1, Server: 2, Close: 3, Stop: 4 } as const;
 
 /**
  * One event of a batch: kind, connection id, what happened, and when the relay saw it (its
@@ -24,11 +29,20 @@ export const ItemKind = { Open: 0, Client: 1, Server: 2, Close: 3 } as const;
 export type BatchItem =
   | [typeof ItemKind.Open, number, ConnectionInfo, number]
   | [typeof ItemKind.Client | typeof ItemKind.Server, number, number, number, number]
-  | [typeof ItemKind.Close, number, string, { client: number; server: number }, number];
+  | [typeof ItemKind.Close, number, string, { client: number; server: number }, number]
+  | [typeof ItemKind.Stop, number, string, number];
 
 /** Messages to the worker. */
 export type WorkerRequest =
-  | { type: "init"; recording: string; against: string; noise: NoiseRule[]; ordered: boolean }
+  | {
+    type: "init";
+    recording: string;
+    against: string;
+    noise: NoiseRule[];
+    ordered: boolean;
+    /** One Int32: bytes sent and not yet compared (the worker subtracts what it has applied). */
+    behind: SharedArrayBuffer;
+  }
   | { type: "batch"; items: BatchItem[]; bytes: ArrayBuffer }
   | { type: "finish" };
 
@@ -54,6 +68,8 @@ export interface OffThreadCompareOptions {
   ordered: boolean;
   /** Where the worker's log lines (differences, warnings) go. */
   logger: Logger;
+  /** Most relayed bytes waiting to be compared (default 64 MiB): see the module's note. */
+  maxBehindBytes?: number;
 }
 
 /** The relay's side of a comparing worker. */
@@ -102,12 +118,15 @@ export async function startOffThreadCompare(
   });
   const request = (message: WorkerRequest, transfer: Transferable[] = []) =>
     worker.postMessage(message, transfer);
+  const behind = new Int32Array(new SharedArrayBuffer(4));
+  const maxBehind = options.maxBehindBytes ?? 64 * 1024 * 1024;
   request({
     type: "init",
     recording: options.recording,
     against: options.against,
     noise: options.noise,
     ordered: options.ordered,
+    behind: behind.buffer,
   });
   try {
     await ready;
@@ -125,6 +144,7 @@ export async function startOffThreadCompare(
     timer = undefined;
     if (items.length === 0) return;
     const buffer = bytes.buffer.slice(0, used);
+    Atomics.add(behind, 0, used);
     request({ type: "batch", items, bytes: buffer }, [buffer]);
     items = [];
     used = 0;
@@ -132,27 +152,62 @@ export async function startOffThreadCompare(
   const later = () => {
     if (timer === undefined) timer = setTimeout(flush, FLUSH_MS);
   };
-  const chunk =
-    (kind: typeof ItemKind.Client | typeof ItemKind.Server, id: number) => (data: Uint8Array) => {
-      if (used + data.length > bytes.length) {
-        flush();
-        if (data.length > bytes.length) bytes = new Uint8Array(data.length);
-      }
-      bytes.set(data, used);
-      items.push([kind, id, used, used + data.length, relayNow()]);
-      used += data.length;
-      if (used >= FLUSH_BYTES) flush();
-      else later();
-    };
+  /** Whether `more` bytes would put the comparison past `maxBehind`. */
+  const tooFarBehind = (more: number) => Atomics.load(behind, 0) + used + more > maxBehind;
+  /** Whether the last connection stopped is logged; a connection compared again re-arms it. */
+  let warned = false;
+  const stop = (id: number) => {
+    const reason = `the comparison fell more than ${
+      (maxBehind / 1024 / 1024).toFixed(0)
+    } MiB behind the traffic`;
+    items.push([ItemKind.Stop, id, reason, performance.now()]);
+    later();
+    if (warned) return;
+    warned = true;
+    options.logger.log(
+      "warn",
+      "compare-behind",
+      `Relaying connection ${id}, and others that send more while the comparison catches up, ` +
+        `without comparing them: ${reason} (the report counts them)`,
+      { connection: id, maxBehindBytes: maxBehind },
+    );
+  };
+  const chunk = (
+    kind: typeof ItemKind.Client | typeof ItemKind.Server,
+    id: number,
+    state: { stopped: boolean },
+  ) =>
+  (data: Uint8Array) => {
+    if (state.stopped) return;
+    if (tooFarBehind(data.length)) {
+      state.stopped = true;
+      stop(id);
+      return;
+    }
+    if (used + data.length > bytes.length) {
+      flush();
+      if (data.length > bytes.length) bytes = new Uint8Array(data.length);
+    }
+    bytes.set(data, used);
+    items.push([kind, id, used, used + data.length, relayNow()]);
+    used += data.length;
+    if (used >= FLUSH_BYTES) flush();
+    else later();
+  };
 
   return {
     tap(info) {
       items.push([ItemKind.Open, info.id, info, performance.now()]);
       later();
+      const state = { stopped: false };
+      if (tooFarBehind(0)) {
+        state.stopped = true;
+        stop(info.id);
+      } else warned = false;
       // Command counts for the proxy's own log lines, from the cheap state-only decoder.
       const counter = createSessionTap();
-      const toClient = chunk(ItemKind.Server, info.id);
-      const toServer = chunk(ItemKind.Client, info.id);
+      const toClient = chunk(ItemKind.Server, info.id, state);
+      const toServer = chunk(ItemKind.Client, info.id, state);
       return {
         client(data) {
           counter.client(data);

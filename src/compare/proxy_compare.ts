@@ -36,9 +36,12 @@ export interface CompareTapOptions {
   now?: () => number;
 }
 
+/** A comparing connection's tap; `stop()` leaves the rest of the connection uncompared. */
+export type ComparingTap = ConnectionTap & { stop(reason: string): void };
+
 /** A tap factory for `startProxy`, plus a way to wait until every comparison ran. */
 export interface CompareTap {
-  tap(info: ConnectionInfo): ConnectionTap;
+  tap(info: ConnectionInfo): ComparingTap;
   /** Resolves once every command seen so far was compared. */
   settled(): Promise<void>;
 }
@@ -77,7 +80,7 @@ export function compareTap(options: CompareTapOptions): CompareTap {
     work.push(job);
     schedule();
   };
-  const tap = (info: ConnectionInfo): ConnectionTap => {
+  const tap = (info: ConnectionInfo): ComparingTap => {
     const matched = new MatchedConnection(
       options.target,
       { id: info.id },
@@ -174,6 +177,12 @@ export function compareTap(options: CompareTapOptions): CompareTap {
       close() {
         run();
         enqueue(() => matched.close());
+      },
+      stop(reason) {
+        if (broken) return;
+        run();
+        broken = true;
+        options.builder.uncompared(reason);
       },
     };
   };

@@ -87,8 +87,11 @@ export interface Tally {
   noResponse: number;
   /** Differences by category. */
   categories: Record<Category, number>;
-  /** Connections: how many there were, opened, failed to open, lost midway. */
-  connections: { total: number; opened: number; failed: number; lost: number };
+  /**
+   * Connections: how many there were, opened, failed to open, lost midway, and (`proxy
+   * --compare`) relayed without being compared from some point on (see `warnings`).
+   */
+  connections: { total: number; opened: number; failed: number; lost: number; uncompared: number };
 }
 
 /** A comparison report. */
@@ -159,6 +162,7 @@ export class ReportBuilder {
   #report: CompareReport;
   #groups = new Map<string, DifferenceGroup>();
   #startedAt = performance.now();
+  #uncomparedReason: string | undefined;
 
   constructor(
     options: {
@@ -191,7 +195,7 @@ export class ReportBuilder {
         notRun: 0,
         noResponse: 0,
         categories: emptyCategories(),
-        connections: { total: 0, opened: 0, failed: 0, lost: 0 },
+        connections: { total: 0, opened: 0, failed: 0, lost: 0, uncompared: 0 },
       },
       groups: [],
       errors: [],
@@ -274,6 +278,12 @@ export class ReportBuilder {
     }
   }
 
+  /** A connection goes on without being compared, for `reason` (said once in the warnings). */
+  uncompared(reason: string): void {
+    this.#report.tally.connections.uncompared++;
+    this.#uncomparedReason ??= reason;
+  }
+
   /** A connection opened. */
   opened(): void {
     this.#report.tally.connections.total++;
@@ -297,6 +307,13 @@ export class ReportBuilder {
   finish(): CompareReport {
     const report = this.#report;
     report.durationMs = Math.round(performance.now() - this.#startedAt);
+    const { uncompared } = report.tally.connections;
+    if (this.#uncomparedReason !== undefined) {
+      this.warn(
+        `${uncompared === 1 ? "1 connection was" : `${uncompared} connections were`} relayed ` +
+          `without being compared from some point on: ${this.#uncomparedReason}`,
+      );
+    }
     report.groups = [...this.#groups.values()].sort((a, b) => b.count - a.count);
     report.exitCode = report.errors.length > 0 ? 1 : report.tally.different > 0 ? 4 : 0;
     report.passed = report.exitCode === 0;
