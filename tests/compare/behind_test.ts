@@ -5,24 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import mysql from "mysql2/promise";
 import { record, startProxy } from "../../mod.ts";
 import { startOffThreadCompare } from "../../src/compare/offthread.ts";
 import { formatReport } from "../../src/compare/format.ts";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { captureLogger } from "../fuzz/net.ts";
+import { connectNative } from "../helpers/mysql2.ts";
 
 const DATABASE = "compare_behind";
 
 async function session(db: MariaDB, port: number): Promise<unknown[]> {
-  const { user, password } = db.users.native;
-  const conn = await mysql.createConnection({
-    host: "127.0.0.1",
-    port,
-    user,
-    password,
-    database: DATABASE,
-  });
+  const conn = await connectNative(db, port, { database: DATABASE });
   try {
     const [rows] = await conn.query("SELECT id, price FROM items ORDER BY id");
     return rows as unknown[];

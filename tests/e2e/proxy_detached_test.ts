@@ -5,11 +5,11 @@
  * byte on the main thread.
  */
 import assert from "node:assert/strict";
-import mysql from "mysql2/promise";
 import { createSessionTap, type RelayMode, startProxy } from "../../mod.ts";
 import { EpollRelay } from "../../src/net/epoll/relay.ts";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { captureLogger } from "../fuzz/net.ts";
+import { connectNative } from "../helpers/mysql2.ts";
 
 /** One mysql2 session through a proxy on `relay`: what its close line says, and opaque reasons. */
 async function session(db: MariaDB, relay: RelayMode) {
@@ -22,13 +22,7 @@ async function session(db: MariaDB, relay: RelayMode) {
     relay,
     tap: () => createSessionTap({ onOpaque: (reason) => opaque.push(reason) }),
   });
-  const { user, password } = db.users.native;
-  const conn = await mysql.createConnection({
-    host: "127.0.0.1",
-    port: proxy.port,
-    user,
-    password,
-  });
+  const conn = await connectNative(db, proxy.port);
   try {
     for (let i = 0; i < 20; i++) {
       const [rows] = await conn.query(`SELECT ${i} AS i, REPEAT('x', ${i * 1000}) AS pad`);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { frame, readCapture } from "./hex.ts";
+import { frame, hex, readCapture } from "./hex.ts";
 
 /** The directory of captured sessions. */
 export const CAPTURES = new URL("../fixtures/captures/", import.meta.url);
@@ -32,6 +32,18 @@ export function loginFrames(
   const [greeting, response, ok] = frames.slice(0, 3).map((f) => frame(f.sequenceId, f.payload));
   return { greeting, response, ok };
 }
+
+/** COM_QUERY `SELECT 1`, as a client sends it. */
+export const SELECT_1_QUERY: Uint8Array = frame(0, hex("03 53454c4543542031"));
+
+/** The answer to `SELECT 1` in a {@link CLASSIC} session (no CLIENT_DEPRECATE_EOF). */
+export const SELECT_1_RESULT: readonly Uint8Array[] = [
+  frame(1, hex("01 01")),
+  frame(2, hex("03646566 00 00 00 0131 00 0c 3f00 01000000 08 8100 00 0000")),
+  frame(3, hex("fe 0000 0200")),
+  frame(4, hex("01 31")),
+  frame(5, hex("fe 0000 0200")),
+];
 
 /** Sets CLIENT_COMPRESS on both sides of a login (a `patch` for {@link loginFrames}). */
 export function withCompression(greeting: Uint8Array, response: Uint8Array): void {

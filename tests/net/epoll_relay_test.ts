@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { EpollRelay, type RelaySink } from "../../src/net/epoll/relay.ts";
 import { createSessionTap, type TapReport } from "../../src/session/tap.ts";
 import { frame, hex } from "../helpers/hex.ts";
-import { CLASSIC, loginFrames, withCompression } from "../helpers/login.ts";
+import {
+  CLASSIC,
+  loginFrames,
+  SELECT_1_QUERY,
+  SELECT_1_RESULT,
+  withCompression,
+} from "../helpers/login.ts";
 import { silentLogger } from "../../src/log.ts";
 import { concatBytes } from "../../src/protocol/framing.ts";
 
@@ -304,14 +310,8 @@ epollTest(
     const a = await relayedPair(relay, [], plain.wrapped);
     const b = await relayedPair(relay, [], compressed.wrapped);
     try {
-      const query = frame(0, hex("03 53454c4543542031")); // SELECT 1
-      const result = [
-        frame(1, hex("01 01")),
-        frame(2, hex("03646566 00 00 00 0131 00 0c 3f00 01000000 08 8100 00 0000")),
-        frame(3, hex("fe 0000 0200")),
-        frame(4, hex("01 31")),
-        frame(5, hex("fe 0000 0200")),
-      ];
+      const query = SELECT_1_QUERY;
+      const result = [...SELECT_1_RESULT];
       for (let i = 0; i < 3; i++) {
         await writeAll(a.client, query);
         await readExactly(a.server, query.length);
