@@ -95,9 +95,20 @@ function flagNames(flags: number): string {
   return names.length === 0 ? "none" : names.join("|");
 }
 
+/** Answers of {@link hasOrderBy} by statement text: the same statements come again and again. */
+const orderedStatements = new Map<string, boolean>();
+
 /** Whether a statement's rows come in a defined order (a top-level-looking ORDER BY). */
 export function hasOrderBy(sql: unknown): boolean {
-  return typeof sql === "string" && /\border by\b/.test(fingerprint(sql).fingerprint);
+  if (typeof sql !== "string") return false;
+  let ordered = orderedStatements.get(sql);
+  if (ordered === undefined) {
+    ordered = /\border by\b/.test(fingerprint(sql).fingerprint);
+    // Bounded: statements with their literals inline are as many as the commands.
+    if (orderedStatements.size >= 10_000) orderedStatements.clear();
+    orderedStatements.set(sql, ordered);
+  }
+  return ordered;
 }
 
 function isResultSet(element: ResponseElement): element is ResultSetJson {
