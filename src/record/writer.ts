@@ -348,7 +348,9 @@ export class RecordingWriter {
         this.#timer = undefined;
         this.#write();
       }, this.#interval);
-    } else if ((++this.#emitsArmed & 63) === 0 && performance.now() - this.#armed > this.#interval) {
+    } else if (
+      (++this.#emitsArmed & 63) === 0 && performance.now() - this.#armed > this.#interval
+    ) {
       // The clock is read every 64 events: reading it costs more than queueing one.
       this.#write();
     }
