@@ -26,7 +26,8 @@ export type LengthEncodedInteger = number | bigint;
 export class PacketReader {
   /** The whole payload being read. */
   readonly payload: Uint8Array;
-  #view: DataView;
+  /** Made at the first read that needs one: many packets are read with bytes alone. */
+  #dataView: DataView | undefined;
   #offset: number;
   #what: string;
 
@@ -36,9 +37,16 @@ export class PacketReader {
    */
   constructor(payload: Uint8Array, what = "packet", offset = 0) {
     this.payload = payload;
-    this.#view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     this.#offset = offset;
     this.#what = what;
+  }
+
+  #view(): DataView {
+    return this.#dataView ??= new DataView(
+      this.payload.buffer,
+      this.payload.byteOffset,
+      this.payload.byteLength,
+    );
   }
 
   /** Current position in the payload. */
@@ -90,7 +98,7 @@ export class PacketReader {
   /** int<2>, little endian */
   u16(): number {
     this.#need(2, "int<2>");
-    const value = this.#view.getUint16(this.#offset, true);
+    const value = this.#view().getUint16(this.#offset, true);
     this.#offset += 2;
     return value;
   }
@@ -107,7 +115,7 @@ export class PacketReader {
   /** int<4>, little endian, unsigned */
   u32(): number {
     this.#need(4, "int<4>");
-    const value = this.#view.getUint32(this.#offset, true);
+    const value = this.#view().getUint32(this.#offset, true);
     this.#offset += 4;
     return value;
   }
@@ -115,8 +123,8 @@ export class PacketReader {
   /** int<6>, little endian (a `number`: 48 bits fit) */
   u48(): number {
     this.#need(6, "int<6>");
-    const low = this.#view.getUint32(this.#offset, true);
-    const high = this.#view.getUint16(this.#offset + 4, true);
+    const low = this.#view().getUint32(this.#offset, true);
+    const high = this.#view().getUint16(this.#offset + 4, true);
     this.#offset += 6;
     return high * 0x100000000 + low;
   }
@@ -124,7 +132,7 @@ export class PacketReader {
   /** int<8>, little endian, unsigned, as a bigint */
   u64(): bigint {
     this.#need(8, "int<8>");
-    const value = this.#view.getBigUint64(this.#offset, true);
+    const value = this.#view().getBigUint64(this.#offset, true);
     this.#offset += 8;
     return value;
   }
@@ -132,13 +140,13 @@ export class PacketReader {
   /** Signed little-endian integers of 1, 2, 4 bytes; 8 bytes as bigint via {@link i64}. */
   i8(): number {
     this.#need(1, "int<1>");
-    return this.#view.getInt8(this.#offset++);
+    return this.#view().getInt8(this.#offset++);
   }
 
   /** Signed int<2>. */
   i16(): number {
     this.#need(2, "int<2>");
-    const value = this.#view.getInt16(this.#offset, true);
+    const value = this.#view().getInt16(this.#offset, true);
     this.#offset += 2;
     return value;
   }
@@ -146,7 +154,7 @@ export class PacketReader {
   /** Signed int<4>. */
   i32(): number {
     this.#need(4, "int<4>");
-    const value = this.#view.getInt32(this.#offset, true);
+    const value = this.#view().getInt32(this.#offset, true);
     this.#offset += 4;
     return value;
   }
@@ -154,7 +162,7 @@ export class PacketReader {
   /** Signed int<8> as a bigint. */
   i64(): bigint {
     this.#need(8, "int<8>");
-    const value = this.#view.getBigInt64(this.#offset, true);
+    const value = this.#view().getBigInt64(this.#offset, true);
     this.#offset += 8;
     return value;
   }
@@ -162,7 +170,7 @@ export class PacketReader {
   /** IEEE 754 single precision. */
   f32(): number {
     this.#need(4, "float");
-    const value = this.#view.getFloat32(this.#offset, true);
+    const value = this.#view().getFloat32(this.#offset, true);
     this.#offset += 4;
     return value;
   }
@@ -170,7 +178,7 @@ export class PacketReader {
   /** IEEE 754 double precision. */
   f64(): number {
     this.#need(8, "double");
-    const value = this.#view.getFloat64(this.#offset, true);
+    const value = this.#view().getFloat64(this.#offset, true);
     this.#offset += 8;
     return value;
   }
