@@ -11,6 +11,17 @@ import { runCli, startCli } from "./cli.ts";
 
 const WORKERS = 8;
 
+/** Lines written to `path` so far (0 while it does not exist). */
+async function linesIn(path: string): Promise<number> {
+  try {
+    let lines = 0;
+    for (const byte of await Deno.readFile(path)) if (byte === 10) lines++;
+    return lines;
+  } catch {
+    return 0;
+  }
+}
+
 liveTest(
   "record killed with -9 under load: inspect reads the file and replay serves it",
   async (db) => {
@@ -42,8 +53,14 @@ liveTest(
         }
       };
       const workers = Array.from({ length: WORKERS }, (_, w) => worker(w));
-      // Under load for a while (thousands of queries), then SIGKILL mid-run.
-      while (answered < 3000) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Under load for a while (thousands of queries, a thousand of them in the file: recording
+      // runs behind the relay, further on a slow machine), then SIGKILL mid-run. A recorder that
+      // writes nothing while the traffic flows fails here (CI once saw an empty file).
+      const deadline = performance.now() + 30_000;
+      while (answered < 3000 || await linesIn(out) < 1000) {
+        assert.ok(performance.now() < deadline, `${await linesIn(out)} lines after 30 s of load`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       const killed = await recorder.stop("SIGKILL");
       stop = true;
       await Promise.all(workers);
