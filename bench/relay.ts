@@ -1,11 +1,12 @@
 /**
  * The benchmark's `relay` and `relay-epoll` targets: the least a Deno proxy can do, copying bytes
  * both ways with no decoding: with a `conn.read`/`conn.write` loop (`deno`, the default), or with
- * the proxy's epoll worker (`epoll`, src/net/epoll/) and a tap that does nothing. Their QPS is the
+ * the proxy's epoll worker (`epoll`, src/net/epoll/) and a tap that does nothing (its bytes still
+ * copied to the main thread), or that worker with no tap at all (`epoll-bare`). Their QPS is the
  * ceiling a proxy built that way can reach on this machine, and the gap between it and `proxy` is
  * what decoding costs.
  *
- * Usage: `deno run -A bench/relay.ts LISTEN_PORT SERVER_PORT [deno|epoll]` (both on 127.0.0.1).
+ * Usage: `deno run -A bench/relay.ts LISTEN_PORT SERVER_PORT [deno|epoll|epoll-bare]` (both on 127.0.0.1).
  *
  * @module
  */
@@ -40,6 +41,7 @@ async function serve(
   client: Deno.TcpConn,
   serverPort: number,
   epoll: EpollRelay | undefined,
+  bare: boolean,
 ): Promise<void> {
   let server: Deno.TcpConn;
   try {
@@ -52,7 +54,8 @@ async function serve(
   client.setNoDelay(true);
   server.setNoDelay(true);
   const adopted = epoll?.adopt(client, server, {
-    tap: { client() {}, server() {} },
+    // `epoll-bare`: a tap that needs nothing, so no byte leaves the worker.
+    tap: { client() {}, server() {}, ...(bare ? { detach: () => new Uint8Array(0) } : {}) },
     onClientBytes() {},
     onServerBytes() {},
   });
@@ -67,17 +70,18 @@ export async function main(args: string[]): Promise<void> {
   const [listenPort, serverPort] = args.slice(0, 2).map(Number);
   const mode = args[2] ?? "deno";
   if (
-    !Number.isInteger(listenPort) || !Number.isInteger(serverPort) || !/^(deno|epoll)$/.test(mode)
+    !Number.isInteger(listenPort) || !Number.isInteger(serverPort) ||
+    !/^(deno|epoll|epoll-bare)$/.test(mode)
   ) {
     throw new TypeError(
-      "Cannot start the relay: usage is relay.ts LISTEN_PORT SERVER_PORT [deno|epoll]",
+      "Cannot start the relay: usage is relay.ts LISTEN_PORT SERVER_PORT [deno|epoll|epoll-bare]",
     );
   }
-  const epoll = mode === "epoll" ? new EpollRelay({ logger: silentLogger }) : undefined;
+  const epoll = mode.startsWith("epoll") ? new EpollRelay({ logger: silentLogger }) : undefined;
   epoll?.start();
   const listener = Deno.listen({ hostname: "127.0.0.1", port: listenPort });
   for await (const client of listener) {
-    serve(client, serverPort, epoll).catch(() => {});
+    serve(client, serverPort, epoll, mode === "epoll-bare").catch(() => {});
   }
 }
 

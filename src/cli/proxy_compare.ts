@@ -49,6 +49,8 @@ export async function proxyCompare(
     connectTimeoutMs: settings.connectTimeoutMs,
     ...settings.tls,
     relay: settings.relay,
+    // The epoll relay's worker sends the bytes straight to the comparing worker.
+    relayForward: compare.forward,
     tap: (info) => {
       const comparing = compare.tap(info);
       if (!onPacket) return comparing;

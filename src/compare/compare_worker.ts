@@ -4,7 +4,9 @@
  *
  * Messages in: `init` (the recording, noise rules, order), `batch` (connections opened, chunks
  * each way, connections closed, in relay order), `finish`. Messages out: `ready` or `failed`,
- * `log`, `report`.
+ * `log`, `report`. The epoll relay's worker sends the connections it took over through the port
+ * given at init (src/net/epoll/forward.ts); a connection's items from there are applied only
+ * after its `Forwarded` item from the main thread, which comes after everything before them.
  *
  * @module
  */
@@ -16,7 +18,19 @@ import { loadMatchTarget } from "./matched.ts";
 import { compareTap, type ComparingTap } from "./proxy_compare.ts";
 import { ReportBuilder } from "./report.ts";
 import { noiseOf } from "./verify.ts";
-import { type BatchItem, ItemKind, type WorkerRequest, type WorkerResponse } from "./offthread.ts";
+import {
+  type BatchItem,
+  behindReason,
+  ItemKind,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "./offthread.ts";
+import {
+  FORWARD_ITEM_FIELDS,
+  type ForwardBatch,
+  ForwardCounter,
+  ForwardItem,
+} from "../net/epoll/forward.ts";
 
 const post = (message: WorkerResponse) => self.postMessage(message);
 
@@ -32,14 +46,25 @@ let seen = 0;
 let origin: number | undefined;
 let builder: ReportBuilder | undefined;
 const taps = new Map<number, ComparingTap>();
-/** Bytes the relay sent and this worker has not applied yet (see offthread.ts). */
-let behind: Int32Array<ArrayBufferLike> = new Int32Array(1);
+/** Bytes and relay batches sent and not applied yet (`ForwardCounter`, see offthread.ts). */
+let counters: Int32Array<ArrayBufferLike> = new Int32Array(2);
+let stopReason = "";
+/** Connections whose items from the relay's worker may be applied (see the module's note). */
+const forwarded = new Set<number>();
+/** Batches from the relay's worker not applied yet, oldest first; `at`: the next item. */
+const fromRelay: { items: Float64Array; bytes: Uint8Array; at: number }[] = [];
 
 self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   const request = event.data;
   try {
     if (request.type === "init") {
-      behind = new Int32Array(request.behind);
+      counters = new Int32Array(request.counters);
+      stopReason = behindReason(request.maxBehindBytes);
+      request.port.onmessage = (event: MessageEvent<ForwardBatch>) => {
+        const { items, bytes } = event.data;
+        fromRelay.push({ items: new Float64Array(items), bytes: new Uint8Array(bytes), at: 0 });
+        guarded(applyFromRelay);
+      };
       const noise = noiseOf(request.noise);
       const target = await loadMatchTarget(request.recording, {
         onWarning: (warning) => logger.log("warn", "recording-warning", warning),
@@ -62,8 +87,12 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       post({ type: "ready" });
     } else if (request.type === "batch") {
       apply(request.items, new Uint8Array(request.bytes));
-      Atomics.sub(behind, 0, request.bytes.byteLength);
+      Atomics.sub(counters, ForwardCounter.bytes, request.bytes.byteLength);
     } else if (request.type === "finish") {
+      // The relay has stopped: what it posted is all there is, maybe still on its way.
+      while (Atomics.load(counters, ForwardCounter.batches) > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
       await engine?.settled();
       post({ type: "report", report: builder!.finish() });
     }
@@ -92,6 +121,52 @@ function apply(items: BatchItem[], bytes: Uint8Array): void {
       case ItemKind.Stop:
         taps.get(item[1])?.stop(item[2]);
         break;
+      case ItemKind.Forwarded:
+        forwarded.add(item[1]);
+        applyFromRelay();
+        break;
     }
+  }
+}
+
+/** Applies the relay worker's batches, up to an item whose connection is not forwarded yet. */
+function applyFromRelay(): void {
+  while (fromRelay.length > 0) {
+    const batch = fromRelay[0];
+    const { items, bytes } = batch;
+    for (; batch.at < items.length; batch.at += FORWARD_ITEM_FIELDS) {
+      const at = batch.at;
+      const id = items[at + 1];
+      if (!forwarded.has(id)) return;
+      seen = items[at + 4];
+      const tap = taps.get(id);
+      switch (items[at]) {
+        case ForwardItem.client:
+          tap?.client(bytes.subarray(items[at + 2], items[at + 3]));
+          break;
+        case ForwardItem.server:
+          tap?.server(bytes.subarray(items[at + 2], items[at + 3]));
+          break;
+        case ForwardItem.close:
+          tap?.close?.("closed", { client: 0, server: 0 });
+          taps.delete(id);
+          forwarded.delete(id);
+          break;
+        case ForwardItem.stopped:
+          tap?.stop(stopReason);
+          break;
+      }
+    }
+    fromRelay.shift();
+    Atomics.sub(counters, ForwardCounter.bytes, bytes.byteLength);
+    Atomics.sub(counters, ForwardCounter.batches, 1);
+  }
+}
+
+function guarded(fn: () => void): void {
+  try {
+    fn();
+  } catch (error) {
+    post({ type: "failed", message: (error as Error).message });
   }
 }

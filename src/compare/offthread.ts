@@ -2,7 +2,10 @@
  * `proxy --compare` with the comparing done in a worker: the relay thread only copies each chunk
  * into a batch (and follows the protocol state cheaply, for its own log lines), so decoding,
  * matching and comparing never make the relay's next read wait. Batches go to the worker at most
- * every {@link FLUSH_MS} or every {@link FLUSH_BYTES}, one transfer each.
+ * every {@link FLUSH_MS} or every {@link FLUSH_BYTES}, one transfer each. Once the epoll relay
+ * takes a connection over (after the login), its worker sends the bytes to the comparing worker
+ * itself ({@link OffThreadCompare.forward}), and follows the protocol for the command count: the
+ * main thread sees nothing more of it.
  *
  * The comparison never holds traffic back, and never holds more than
  * {@link OffThreadCompareOptions.maxBehindBytes} of it: when the worker is that far behind, each
@@ -15,11 +18,20 @@
 import type { LogFields, Logger, LogLevel } from "../log.ts";
 import type { NoiseRule } from "./noise.ts";
 import type { CompareReport } from "./report.ts";
-import { type ConnectionInfo, type ConnectionTap, createSessionTap } from "../session/tap.ts";
+import {
+  type ConnectionInfo,
+  type ConnectionTap,
+  createSessionTap,
+  forwardedState,
+} from "../session/tap.ts";
 import { relayNow } from "../session/clock.ts";
+import { FORWARD_COUNTER_BYTES, ForwardCounter, type RelayForward } from "../net/epoll/forward.ts";
 
-/** Kinds of batch items. */
-export const ItemKind = { Open: 0, Client: 1, Server: 2, Close: 3, Stop: 4 } as const;
+/**
+ * Kinds of batch items. `Forwarded`: the rest of the connection comes from the epoll relay's
+ * worker, through the port (src/net/epoll/forward.ts), close included.
+ */
+export const ItemKind = { Open: 0, Client: 1, Server: 2, Close: 3, Stop: 4, Forwarded: 5 } as const;
 
 /**
  * One event of a batch: kind, connection id, what happened, and when the relay saw it (its
@@ -30,7 +42,8 @@ export type BatchItem =
   | [typeof ItemKind.Open, number, ConnectionInfo, number]
   | [typeof ItemKind.Client | typeof ItemKind.Server, number, number, number, number]
   | [typeof ItemKind.Close, number, string, { client: number; server: number }, number]
-  | [typeof ItemKind.Stop, number, string, number];
+  | [typeof ItemKind.Stop, number, string, number]
+  | [typeof ItemKind.Forwarded, number, number];
 
 /** Messages to the worker. */
 export type WorkerRequest =
@@ -40,8 +53,15 @@ export type WorkerRequest =
     against: string;
     noise: NoiseRule[];
     ordered: boolean;
-    /** One Int32: bytes sent and not yet compared (the worker subtracts what it has applied). */
-    behind: SharedArrayBuffer;
+    /**
+     * Shared with the epoll relay (`ForwardCounter`): bytes sent and not yet compared, and the
+     * relay's batches not yet applied (the worker subtracts what it has applied).
+     */
+    counters: SharedArrayBuffer;
+    /** Where the epoll relay's worker sends the bytes of forwarded connections. */
+    port: MessagePort;
+    /** See {@link OffThreadCompareOptions.maxBehindBytes}. */
+    maxBehindBytes: number;
   }
   | { type: "batch"; items: BatchItem[]; bytes: ArrayBuffer }
   | { type: "finish" };
@@ -76,6 +96,11 @@ export interface OffThreadCompareOptions {
 export interface OffThreadCompare {
   /** A tap factory for `startProxy`. */
   tap(info: ConnectionInfo): ConnectionTap;
+  /**
+   * For `startProxy`'s `relayForward`: the epoll relay then sends the bytes of the connections it
+   * takes over straight to the worker, past the main thread.
+   */
+  readonly forward: RelayForward;
   /** Sends what is left, waits for every comparison and resolves to the report; ends the worker. */
   finish(): Promise<CompareReport>;
   /** Ends the worker now. */
@@ -118,16 +143,20 @@ export async function startOffThreadCompare(
   });
   const request = (message: WorkerRequest, transfer: Transferable[] = []) =>
     worker.postMessage(message, transfer);
-  const behind = new Int32Array(new SharedArrayBuffer(4));
+  const counters = new SharedArrayBuffer(FORWARD_COUNTER_BYTES);
+  const behind = new Int32Array(counters);
   const maxBehind = options.maxBehindBytes ?? 64 * 1024 * 1024;
+  const channel = new MessageChannel();
   request({
     type: "init",
     recording: options.recording,
     against: options.against,
     noise: options.noise,
     ordered: options.ordered,
-    behind: behind.buffer,
-  });
+    counters,
+    port: channel.port2,
+    maxBehindBytes: maxBehind,
+  }, [channel.port2]);
   try {
     await ready;
   } catch (error) {
@@ -144,7 +173,7 @@ export async function startOffThreadCompare(
     timer = undefined;
     if (items.length === 0) return;
     const buffer = bytes.buffer.slice(0, used);
-    Atomics.add(behind, 0, used);
+    Atomics.add(behind, ForwardCounter.bytes, used);
     request({ type: "batch", items, bytes: buffer }, [buffer]);
     items = [];
     used = 0;
@@ -153,15 +182,17 @@ export async function startOffThreadCompare(
     if (timer === undefined) timer = setTimeout(flush, FLUSH_MS);
   };
   /** Whether `more` bytes would put the comparison past `maxBehind`. */
-  const tooFarBehind = (more: number) => Atomics.load(behind, 0) + used + more > maxBehind;
+  const tooFarBehind = (more: number) =>
+    Atomics.load(behind, ForwardCounter.bytes) + used + more > maxBehind;
   /** Whether the last connection stopped is logged; a connection compared again re-arms it. */
   let warned = false;
-  const stop = (id: number) => {
-    const reason = `the comparison fell more than ${
-      (maxBehind / 1024 / 1024).toFixed(0)
-    } MiB behind the traffic`;
-    items.push([ItemKind.Stop, id, reason, performance.now()]);
-    later();
+  /** Stops comparing a connection: here (`Stop` item), or in the relay (`forwarded`). */
+  const stop = (id: number, forwarded = false) => {
+    const reason = behindReason(maxBehind);
+    if (!forwarded) {
+      items.push([ItemKind.Stop, id, reason, performance.now()]);
+      later();
+    }
     if (warned) return;
     warned = true;
     options.logger.log(
@@ -208,6 +239,8 @@ export async function startOffThreadCompare(
       const counter = createSessionTap();
       const toClient = chunk(ItemKind.Server, info.id, state);
       const toServer = chunk(ItemKind.Client, info.id, state);
+      /** The epoll relay took the tap: the rest, close included, goes to the worker past us. */
+      let forwarded = false;
       return {
         client(data) {
           counter.client(data);
@@ -221,11 +254,30 @@ export async function startOffThreadCompare(
           return counter.commands;
         },
         close(reason, counts) {
+          counter.close?.(reason, counts);
+          if (forwarded) return;
           items.push([ItemKind.Close, info.id, reason, counts, performance.now()]);
           later();
         },
+        detach(relay) {
+          const detached = counter.detach?.();
+          // A relay that cannot forward gives the bytes back here, as before it took over.
+          if (!relay?.forwards) return undefined;
+          if (detached === undefined || state.stopped) return detached;
+          // Everything before goes first; the worker applies the relay's items for this
+          // connection only once it has this one.
+          forwarded = true;
+          items.push([ItemKind.Forwarded, info.id, performance.now()]);
+          flush();
+          return forwardedState(detached, info.id);
+        },
+        reattach(report) {
+          counter.reattach?.(report);
+          if (report.forwardStopped) stop(info.id, true);
+        },
       };
     },
+    forward: { port: channel.port1, counters, maxBehindBytes: maxBehind },
     finish() {
       flush();
       const report = new Promise<CompareReport>((resolve, reject) => {
@@ -240,4 +292,11 @@ export async function startOffThreadCompare(
       worker.terminate();
     },
   };
+}
+
+/** Why a connection is relayed without being compared (logged, and in the report). */
+export function behindReason(maxBehindBytes: number): string {
+  return `the comparison fell more than ${
+    (maxBehindBytes / 1024 / 1024).toFixed(0)
+  } MiB behind the traffic`;
 }

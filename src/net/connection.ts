@@ -287,11 +287,11 @@ function guardTap(
         fail("final", error);
       }
     },
-    detach() {
+    detach(relay) {
       // A broken tap, or none, needs no bytes at all.
       if (broken) return new Uint8Array(0);
       try {
-        return tap!.detach?.();
+        return tap!.detach?.(relay);
       } catch (error) {
         fail("detached", error);
         return new Uint8Array(0);

@@ -27,6 +27,7 @@ import { loadScript } from "../hooks/load.ts";
 import type { Hooks } from "../hooks/types.ts";
 import { type FaultControl, FaultSet } from "../faults/set.ts";
 import { EpollRelay } from "./epoll/relay.ts";
+import type { RelayForward } from "./epoll/forward.ts";
 
 /** Options of {@link startProxy}. */
 export interface ProxyOptions {
@@ -76,6 +77,12 @@ export interface ProxyOptions {
    * `deno`.
    */
   relay?: RelayMode;
+  /**
+   * With the epoll relay: where the bytes of connections whose tap asks for it go, straight from
+   * the relay's worker (src/net/epoll/forward.ts); `proxy --compare` sends them to its comparing
+   * worker this way.
+   */
+  relayForward?: RelayForward;
 }
 
 /** See {@link ProxyOptions.relay}. */
@@ -133,7 +140,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<ProxyServe
   // --- end of hooks and faults ---
   const tls = await proxyTls(options, server);
   const epoll = relayMode(options.relay, logger) === "epoll"
-    ? new EpollRelay({ logger })
+    ? new EpollRelay({ logger, forward: options.relayForward })
     : undefined;
   epoll?.start();
   const listener = await listen(listenAt);

@@ -37,12 +37,19 @@ export interface ConnectionTap {
    * nothing of this thread (it only follows the protocol, for the command count and the reason
    * decoding stops), so that thread can go on with it ({@link resumeSessionTap}) and keep the
    * bytes to itself; undefined when the tap must see them here; empty when it needs nothing
-   * more at all. Detaching changes nothing in the tap: when the state is not taken, its bytes
-   * keep coming; when it is, only {@link reattach} and {@link close} are called after.
+   * more at all. A relay calls it only when it takes whatever comes back (up to
+   * {@link MAX_DETACHED_BYTES}): after a state, only {@link reattach} and {@link close} are
+   * called. `relay.forwards`: the relay can also forward the bytes (see {@link forwardedState}).
    */
-  detach?(): Uint8Array | undefined;
+  detach?(relay?: DetachOffer): Uint8Array | undefined;
   /** What the thread that went on with a detached tap reports: see {@link TapReport}. */
   reattach?(report: TapReport): void;
+}
+
+/** What a relay that detaches taps offers them (see {@link ConnectionTap.detach}). */
+export interface DetachOffer {
+  /** A state from {@link forwardedState} has the connection's bytes forwarded. */
+  forwards: boolean;
 }
 
 /** What a detached tap's thread reports back, as it happens (a reason) and at the end (a count). */
@@ -53,7 +60,18 @@ export interface TapReport {
   opaque?: string;
   /** The tap threw on a direction's bytes: decoding stopped, forwarding goes on (logged). */
   failed?: { direction: "client" | "server"; message: string };
+  /**
+   * The connection's bytes are no longer forwarded (see {@link forwardedState}): their receiver
+   * was too far behind.
+   */
+  forwardStopped?: boolean;
 }
+
+/**
+ * Largest state {@link ConnectionTap.detach} returns: a tap whose state is larger stays where it
+ * is. A relay that calls `detach()` only when it has room for this many bytes takes every state.
+ */
+export const MAX_DETACHED_BYTES = 64 * 1024;
 
 /** Bytes of each packet kept when only the protocol state is followed (see `track()`). */
 const TRACK_PREFIX_BYTES = 64 * 1024;
@@ -121,6 +139,45 @@ interface DetachedState {
   decoder: DecoderSnapshot;
   /** Compressed frames have started in both directions. */
   compressed: boolean;
+  /** See {@link forwardedState}. */
+  forward?: number;
+}
+
+/**
+ * A detached tap's state that also asks the relay to forward the connection's bytes, tagged with
+ * `id`, to the thread it was given for that (see src/net/epoll/forward.ts): for a tap whose real
+ * work runs on a third thread (`proxy --compare`), so the bytes need not pass through this one.
+ *
+ * @example
+ * ```ts
+ * import { createSessionTap, detachedForward, forwardedState } from "./tap.ts";
+ * const state = forwardedState(createSessionTap().detach()!, 7);
+ * console.assert(detachedForward(state) === 7);
+ * ```
+ */
+export function forwardedState(state: Uint8Array, id: number): Uint8Array {
+  const detached = deserialize(state) as DetachedState;
+  detached.forward = id;
+  return serialize(detached);
+}
+
+/**
+ * The id a detached state asks its connection's bytes to be forwarded as (see
+ * {@link forwardedState}); undefined when it does not, or for a state that does not read.
+ *
+ * @example
+ * ```ts
+ * import { createSessionTap, detachedForward } from "./tap.ts";
+ * console.assert(detachedForward(createSessionTap().detach()!) === undefined);
+ * ```
+ */
+export function detachedForward(state: Uint8Array): number | undefined {
+  if (state.length === 0) return undefined;
+  try {
+    return (deserialize(state) as DetachedState).forward;
+  } catch {
+    return undefined;
+  }
 }
 
 function sessionTap(
@@ -193,7 +250,8 @@ function sessionTap(
         decoder: decoder.snapshot(),
         compressed: clientFrames !== undefined,
       };
-      return serialize(state);
+      const bytes = serialize(state);
+      return bytes.length <= MAX_DETACHED_BYTES ? bytes : undefined;
     },
     reattach(report) {
       if (report.commands !== undefined) reported = report.commands;

@@ -2,11 +2,15 @@
  * `proxy --compare` never holds traffic back for the comparison: when the comparing worker is
  * more than `maxBehindBytes` behind, connections are relayed without being compared from then on,
  * and the log and the report say so. With room to spare, the same session's change is caught.
+ * With the epoll relay forwarding (as the CLI runs it), the bytes after the login reach the
+ * comparing worker without passing the main thread, and the same holds.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { record, startProxy } from "../../mod.ts";
-import { startOffThreadCompare } from "../../src/compare/offthread.ts";
+import { type OffThreadCompare, startOffThreadCompare } from "../../src/compare/offthread.ts";
+import { ForwardCounter } from "../../src/net/epoll/forward.ts";
+import { EpollRelay } from "../../src/net/epoll/relay.ts";
 import { formatReport } from "../../src/compare/format.ts";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { captureLogger } from "../fuzz/net.ts";
@@ -14,8 +18,9 @@ import { connectNative } from "../helpers/mysql2.ts";
 
 const DATABASE = "compare_behind";
 
-async function session(db: MariaDB, port: number): Promise<unknown[]> {
+async function session(db: MariaDB, port: number, afterLogin = () => {}): Promise<unknown[]> {
   const conn = await connectNative(db, port, { database: DATABASE });
+  afterLogin();
   try {
     const [rows] = await conn.query("SELECT id, price FROM items ORDER BY id");
     return rows as unknown[];
@@ -24,8 +29,21 @@ async function session(db: MariaDB, port: number): Promise<unknown[]> {
   }
 }
 
-/** The session through `proxy --compare` with `maxBehindBytes`: its rows, report and log. */
-async function compared(db: MariaDB, recording: string, maxBehindBytes?: number) {
+/**
+ * The session through `proxy --compare` with `maxBehindBytes`: its rows, report, log, and the
+ * bytes the main thread's tap saw. `forward`: the epoll relay sends the bytes after the login
+ * straight to the comparing worker; `afterLogin` runs once the client is logged in.
+ */
+async function compared(
+  db: MariaDB,
+  recording: string,
+  options: {
+    maxBehindBytes?: number;
+    forward?: boolean;
+    afterLogin?: (compare: OffThreadCompare) => void;
+  } = {},
+) {
+  const { maxBehindBytes, forward = false } = options;
   const log = captureLogger();
   const compare = await startOffThreadCompare({
     recording,
@@ -36,21 +54,30 @@ async function compared(db: MariaDB, recording: string, maxBehindBytes?: number)
     maxBehindBytes,
   });
   let rows: unknown[];
+  const seenHere = { bytes: 0 };
   try {
     await using proxy = await startProxy({
       listen: "127.0.0.1:0",
       server: `${db.hostname}:${db.port}`,
       logger: log.logger,
-      tap: compare.tap,
+      relayForward: forward ? compare.forward : undefined,
+      tap: (info) => {
+        const tap = compare.tap(info);
+        const client = tap.client.bind(tap);
+        const server = tap.server.bind(tap);
+        tap.client = (chunk) => (seenHere.bytes += chunk.length, client(chunk));
+        tap.server = (chunk) => (seenHere.bytes += chunk.length, server(chunk));
+        return tap;
+      },
     });
-    rows = await session(db, proxy.port);
+    rows = await session(db, proxy.port, () => options.afterLogin?.(compare));
     await log.waitFor("connection-closed", 1);
     await proxy.settled();
   } catch (error) {
     compare.terminate();
     throw error;
   }
-  return { rows, report: await compare.finish(), log };
+  return { rows, report: await compare.finish(), log, seenHere };
 }
 
 liveTest(
@@ -73,7 +100,7 @@ liveTest(
       await db.sql(`UPDATE ${DATABASE}.items SET price = 99.00 WHERE id = 2`);
 
       // No room at all: the connection is relayed, its change goes unseen, and that is said.
-      const behind = await compared(db, path, 0);
+      const behind = await compared(db, path, { maxBehindBytes: 0 });
       assert.deepEqual(behind.rows, [{ id: 1, price: "7.50" }, { id: 2, price: "99.00" }]);
       assert.equal(behind.report.tally.connections.uncompared, 1);
       assert.equal(behind.report.tally.different, 0);
@@ -88,6 +115,32 @@ liveTest(
       assert.equal(caught.report.tally.connections.uncompared, 0);
       assert.equal(caught.report.tally.different, 1);
       assert.equal(caught.log.count("compare-behind"), 0);
+
+      if (EpollRelay.unavailable() !== undefined) return;
+      // Forwarded by the relay's worker: caught the same, with only the login on this thread.
+      const forwarded = await compared(db, path, { forward: true });
+      assert.equal(forwarded.report.tally.different, 1);
+      assert.ok(forwarded.seenHere.bytes > 0, "the login passes here");
+      assert.ok(
+        forwarded.seenHere.bytes < caught.seenHere.bytes,
+        `${forwarded.seenHere.bytes} bytes here, ${caught.seenHere.bytes} without forwarding`,
+      );
+      const commands = (log: typeof caught.log) =>
+        log.records.find((record) => record.event === "connection-closed")?.commands;
+      assert.ok(Number(commands(caught.log)) > 0);
+      assert.equal(commands(forwarded.log), commands(caught.log), "counted in the relay's worker");
+
+      // Too far behind once the connection is in the relay's worker: it stops forwarding there.
+      const stopped = await compared(db, path, {
+        forward: true,
+        afterLogin: (compare) => {
+          Atomics.add(new Int32Array(compare.forward.counters), ForwardCounter.bytes, 1 << 30);
+        },
+      });
+      assert.deepEqual(stopped.rows, behind.rows);
+      assert.equal(stopped.report.tally.connections.uncompared, 1);
+      assert.equal(stopped.report.tally.different, 0);
+      assert.equal(stopped.log.count("compare-behind"), 1);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

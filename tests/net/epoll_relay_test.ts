@@ -6,7 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { EpollRelay, type RelaySink } from "../../src/net/epoll/relay.ts";
-import { createSessionTap, type TapReport } from "../../src/session/tap.ts";
+import {
+  createSessionTap,
+  type DetachOffer,
+  forwardedState,
+  type TapReport,
+} from "../../src/session/tap.ts";
+import {
+  FORWARD_COUNTER_BYTES,
+  FORWARD_ITEM_FIELDS,
+  type ForwardBatch,
+  ForwardCounter,
+  ForwardItem,
+} from "../../src/net/epoll/forward.ts";
 import { frame, hex } from "../helpers/hex.ts";
 import {
   CLASSIC,
@@ -353,6 +365,88 @@ epollTest(
       a.close();
       b.close();
       await relay.stop();
+    }
+  },
+);
+
+/** What reaches a forward port: the items, and whether they are taken in (counted back). */
+function forwardReceiver(maxBehindBytes: number) {
+  const channel = new MessageChannel();
+  const counters = new Int32Array(new SharedArrayBuffer(FORWARD_COUNTER_BYTES));
+  const received: { kind: number; id: number; bytes: Uint8Array; time: number }[] = [];
+  const receiver = { received, taking: true };
+  channel.port2.onmessage = (event: MessageEvent<ForwardBatch>) => {
+    const items = new Float64Array(event.data.items);
+    const bytes = new Uint8Array(event.data.bytes);
+    for (let at = 0; at < items.length; at += FORWARD_ITEM_FIELDS) {
+      const [kind, id, start, end, time] = items.subarray(at, at + FORWARD_ITEM_FIELDS);
+      received.push({ kind, id, bytes: bytes.slice(start, end), time });
+    }
+    if (!receiver.taking) return;
+    Atomics.sub(counters, ForwardCounter.bytes, bytes.length);
+    Atomics.sub(counters, ForwardCounter.batches, 1);
+  };
+  const forward = { port: channel.port1, counters: counters.buffer, maxBehindBytes };
+  return { receiver, forward, counters, close: () => channel.port2.close() };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !condition(); waited += 5) {
+    if (waited > 5000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+epollTest(
+  "EpollRelay forwards a connection to the forward port when its tap asks: in order, with its close; past the receiver's room it stops, says so, and still closes",
+  async () => {
+    const { receiver, forward, counters, close } = forwardReceiver(1000);
+    const relay = new EpollRelay({ logger: silentLogger, forward });
+    const { tap, wrapped, here } = detachableTap();
+    const offers: (DetachOffer | undefined)[] = [];
+    wrapped.detach = (offer) => (offers.push(offer), forwardedState(tap.detach!()!, 7));
+    const pair = await relayedPair(relay, [], wrapped);
+    const started = performance.now();
+    try {
+      const answer = concat([...SELECT_1_RESULT]);
+      for (let i = 0; i < 3; i++) {
+        await writeAll(pair.client, SELECT_1_QUERY);
+        await readExactly(pair.server, SELECT_1_QUERY.length);
+        await writeAll(pair.server, answer);
+        await readExactly(pair.client, answer.length);
+      }
+      await relay.settled();
+      await until(() => Atomics.load(counters, ForwardCounter.batches) === 0, "the batches");
+      assert.deepEqual(offers, [{ forwards: true }]);
+      const sides = (kind: number) =>
+        concat(receiver.received.filter((item) => item.kind === kind).map((item) => item.bytes));
+      assert.deepEqual(sides(ForwardItem.client), concat([0, 1, 2].map(() => SELECT_1_QUERY)));
+      assert.deepEqual(sides(ForwardItem.server), concat([answer, answer, answer]));
+      assert.ok(receiver.received.every((item) => item.id === 7));
+      // Stamped on this thread's clock, as the main thread's own items.
+      for (const item of receiver.received) {
+        assert.ok(item.time >= started - 50 && item.time <= performance.now() + 50, `${item.time}`);
+      }
+      assert.equal(here.chunks, 0, "no bytes on this thread");
+
+      // The receiver stops taking batches in: past its 1000 bytes, the rest is not forwarded.
+      receiver.taking = false;
+      const big = pattern(1500, 3);
+      await writeAll(pair.client, big);
+      assert.deepEqual(await readExactly(pair.server, big.length), big, "relayed all the same");
+      await relay.settled();
+      await until(() => receiver.received.at(-1)?.kind === ForwardItem.stopped, "the stop");
+      assert.deepEqual(here.reports, [{ forwardStopped: true }]);
+      assert.equal(sides(ForwardItem.client).length, 3 * SELECT_1_QUERY.length);
+      pair.client.close();
+      pair.server.close();
+      await pair.adopted.ends;
+      await until(() => receiver.received.at(-1)?.kind === ForwardItem.close, "the close");
+      assert.equal(Atomics.load(counters, ForwardCounter.batches) > 0, true);
+    } finally {
+      pair.close();
+      await relay.stop();
+      close();
     }
   },
 );

@@ -17,7 +17,8 @@
  */
 
 import type { Logger } from "../../log.ts";
-import type { ConnectionTap } from "../../session/tap.ts";
+import { type ConnectionTap, MAX_DETACHED_BYTES } from "../../session/tap.ts";
+import type { RelayForward } from "./forward.ts";
 import { setRelayTime } from "../../session/clock.ts";
 import type { PumpEnd } from "../relay.ts";
 import {
@@ -90,6 +91,11 @@ export interface EpollRelayOptions {
    * (default 5): a backlog is decoded in slices this long.
    */
   sliceMs?: number;
+  /**
+   * Where the worker sends copies of the connections whose detached tap asks for it, past this
+   * thread (see forward.ts); the port is transferred to the worker when it starts.
+   */
+  forward?: RelayForward;
 }
 
 interface Slot {
@@ -192,8 +198,9 @@ export class EpollRelay {
     const generation = ++this.#generation;
     // A tap that can follow the protocol in the worker goes there: its bytes then never come
     // back to this thread. Written before the sockets are watched: the worker reads it at their
-    // first event.
-    const state = sink.tap.detach?.();
+    // first event. Asked only when the inbox has room for any state (a tap counts on it).
+    const offer = { forwards: this.#options.forward !== undefined };
+    const state = this.#inboxRoom() ? sink.tap.detach?.(offer) : undefined;
     const detached = state !== undefined && this.#post(slot, generation, state);
     const shared = this.#shared!;
     const base = Shared.slots + slot * SLOT_FIELDS;
@@ -321,8 +328,11 @@ export class EpollRelay {
         flushMs: this.#options.flushMs ?? 2,
         flushBytes: this.#options.flushBytes ?? 256 * 1024,
         inbox,
+        clockOffset: offset,
+        forward: this.#options.forward,
       };
-      worker.postMessage(init);
+      const forward = this.#options.forward;
+      worker.postMessage(init, forward ? [forward.port] : []);
       this.#worker = worker;
       return true;
     } catch (error) {
@@ -424,9 +434,15 @@ export class EpollRelay {
     while (!this.#delivering && this.#queued.length > 0) this.#receive(this.#queued.shift()!);
   }
 
+  /** Whether the inbox surely has room for a state of `MAX_DETACHED_BYTES`, wrapping included. */
+  #inboxRoom(): boolean {
+    const free = this.#inbox.length - Atomics.load(this.#shared!, Shared.inboxUsed);
+    return free >= 2 * (INBOX_HEADER + MAX_DETACHED_BYTES);
+  }
+
   /**
    * Writes a detached tap's state to the inbox (see `INBOX_BYTES`); false when there is no room
-   * (the tap then sees the bytes here, as undetached).
+   * (the tap then sees the bytes here, as undetached; not after `#inboxRoom()`).
    */
   #post(slot: number, generation: number, state: Uint8Array): boolean {
     const inbox = this.#inbox;

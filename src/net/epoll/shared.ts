@@ -7,6 +7,7 @@
  */
 
 import type { TapReport } from "../../session/tap.ts";
+import type { RelayForward } from "./forward.ts";
 
 /** Connections relayed at once by one worker. */
 export const MAX_SLOTS = 16_384;
@@ -92,6 +93,10 @@ export interface WorkerInit {
   flushBytes: number;
   /** The inbox (`INBOX_BYTES`). */
   inbox: SharedArrayBuffer;
+  /** CLOCK_MONOTONIC minus the main thread's `performance.now()`, in milliseconds. */
+  clockOffset: number;
+  /** Where connections whose tap asks for it are forwarded (see forward.ts). */
+  forward?: RelayForward;
 }
 
 /**

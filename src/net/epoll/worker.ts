@@ -7,7 +7,9 @@
  * Backpressure as in `pump()`: while the bytes read from one side cannot all be written to the
  * other, the worker stops reading that side (at most one read's worth held per direction). Copies
  * for decoding go through a fixed ring of shared memory: when the main thread falls that far
- * behind, the worker waits for it, so memory stays bounded whatever flows.
+ * behind, the worker waits for it, so memory stays bounded whatever flows. Connections whose tap
+ * asks for it also go, as copies, straight to a third thread (forward.ts), which is never waited
+ * for.
  *
  * @module
  */
@@ -33,7 +35,13 @@ import {
   SHUT_WR,
   writeEpollEvent,
 } from "./libc.ts";
-import { type ConnectionTap, resumeSessionTap, type TapReport } from "../../session/tap.ts";
+import {
+  type ConnectionTap,
+  detachedForward,
+  resumeSessionTap,
+  type TapReport,
+} from "../../session/tap.ts";
+import { FORWARD_ITEM_FIELDS, ForwardCounter, ForwardItem, type RelayForward } from "./forward.ts";
 import {
   type DirectionEnd,
   INBOX_HEADER,
@@ -72,6 +80,10 @@ interface Relayed {
   tap: ConnectionTap | null | undefined;
   /** Bytes read from each side. */
   bytes: [number, number];
+  /** The id its bytes are forwarded as (see forward.ts); undefined when they are not. */
+  forward: number | undefined;
+  /** Its bytes are forwarded no more (the receiver was too far behind); its close still is. */
+  forwardStopped: boolean;
 }
 
 const post = (message: WorkerMessage, transfer: Transferable[] = []) =>
@@ -125,6 +137,13 @@ class EpollLoop {
   #settledRequest = 0;
   /** When the current epoll_wait returned (CLOCK_MONOTONIC, milliseconds). */
   #now = 0;
+  // The batch being gathered for the forward port (see forward.ts).
+  #forward: RelayForward | undefined;
+  #forwardCounters: Int32Array;
+  #forwardBytes = new Uint8Array(64 * 1024);
+  #forwardUsed = 0;
+  #forwardItems = new Float64Array(FORWARD_ITEM_FIELDS * 256);
+  #forwardCount = 0;
 
   constructor(init: WorkerInit) {
     this.#init = init;
@@ -137,6 +156,13 @@ class EpollLoop {
     this.#ring = new Uint8Array(init.ring);
     this.#inbox = new Uint8Array(init.inbox);
     this.#inboxView = new DataView(init.inbox);
+    this.#forward = init.forward;
+    this.#forwardCounters = new Int32Array(init.forward?.counters ?? new SharedArrayBuffer(8));
+  }
+
+  /** Something waits to be posted: a batch for the main thread, or for the forward port. */
+  #gathering(): boolean {
+    return this.#count + this.#closes.length + this.#notes.length + this.#forwardCount > 0;
   }
 
   /** Relays until asked to stop; returns the thread's id. */
@@ -150,10 +176,10 @@ class EpollLoop {
     try {
       for (;;) {
         if (Atomics.load(this.#shared, Shared.stop) === 1) break;
-        // Nothing gathered, or a batch held until the main thread wakes us: no deadline.
-        const timeout = this.#count + this.#closes.length + this.#notes.length === 0 || this.#held
-          ? -1
-          : Math.max(0, Math.ceil(this.#deadline - this.#clock()));
+        // Nothing gathered, or only a batch held until the main thread wakes us: no deadline.
+        const due = this.#forwardCount > 0 ||
+          (!this.#held && this.#count + this.#closes.length + this.#notes.length > 0);
+        const timeout = due ? Math.max(0, Math.ceil(this.#deadline - this.#clock())) : -1;
         const count = epoll_wait(this.#init.epollFd, events, MAX_EVENTS, timeout);
         if (count < 0) {
           const errno = this.#errno();
@@ -178,6 +204,11 @@ class EpollLoop {
           this.#used >= this.#init.flushBytes ||
           (this.#count > 0 && this.#now >= this.#deadline) || settle !== undefined
         ) this.#flush();
+        if (
+          this.#forwardCount > 0 &&
+          (this.#now >= this.#deadline || this.#forwardUsed >= this.#init.flushBytes ||
+            settle !== undefined)
+        ) this.#flushForward();
         // Answered once everything relayed before the request is in a posted batch.
         if (settle !== undefined && !this.#held) {
           this.#settledRequest = settle;
@@ -194,6 +225,7 @@ class EpollLoop {
         if (!relayed.closed) this.#close(relayed, { kind: "stopped" });
       }
       this.#flush(true);
+      this.#flushForward();
       this.#libc.close();
     }
     return thread;
@@ -217,13 +249,18 @@ class EpollLoop {
         closed: false,
         tap: undefined,
         bytes: [0, 0],
+        forward: undefined,
+        forwardStopped: false,
       };
       this.#relayed[slot] = relayed;
       // The main thread wrote the slot's inbox entry, if any, before it registered the sockets.
       this.#readInbox();
       const detached = this.#detached.get(slot);
       this.#detached.delete(slot);
-      if (detached?.generation === generation) relayed.tap = this.#resume(relayed, detached.state);
+      if (detached?.generation === generation) {
+        relayed.tap = this.#resume(relayed, detached.state);
+        if (this.#forward) relayed.forward = detachedForward(detached.state);
+      }
     }
     return relayed;
   }
@@ -277,6 +314,9 @@ class EpollLoop {
   /** Bytes relayed from `side`, for whoever sees them. */
   #see(relayed: Relayed, side: number, bytes: Uint8Array, count: number): void {
     relayed.bytes[side] += count;
+    if (relayed.forward !== undefined && !relayed.forwardStopped) {
+      this.#forwardChunk(relayed, side, bytes, count);
+    }
     const tap = relayed.tap;
     if (tap === undefined) {
       this.#record(relayed.slot, side, bytes, count);
@@ -406,6 +446,7 @@ class EpollLoop {
       close(relayed.fd[side]);
     }
     relayed.closed = true;
+    if (relayed.forward !== undefined) this.#forwardItem(ForwardItem.close, relayed.forward, 0, 0);
     if (relayed.tap) this.#note(relayed, { commands: relayed.tap.commands });
     relayed.tap = null;
     this.#closes.push({
@@ -456,9 +497,7 @@ class EpollLoop {
       this.#writeAt = 0;
       this.#used += skip;
     }
-    if (this.#count === 0 && this.#closes.length === 0 && this.#notes.length === 0) {
-      this.#deadline = this.#now + this.#init.flushMs;
-    }
+    if (!this.#gathering()) this.#deadline = this.#now + this.#init.flushMs;
     ring.set(count === bytes.length ? bytes : bytes.subarray(0, count), this.#writeAt);
     let items = this.#items;
     const at = this.#count * 5;
@@ -475,6 +514,61 @@ class EpollLoop {
     this.#count++;
     this.#writeAt += count;
     this.#used += count;
+  }
+
+  /**
+   * Copies a chunk for the forward port; past the receiver's room, stops forwarding the
+   * connection instead (a `stopped` item, and a report to the main thread).
+   */
+  #forwardChunk(relayed: Relayed, side: number, bytes: Uint8Array, count: number): void {
+    const id = relayed.forward!;
+    const behind = Atomics.load(this.#forwardCounters, ForwardCounter.bytes);
+    if (behind + this.#forwardUsed + count > this.#forward!.maxBehindBytes) {
+      this.#forwardItem(ForwardItem.stopped, id, 0, 0);
+      relayed.forwardStopped = true;
+      this.#note(relayed, { forwardStopped: true });
+      return;
+    }
+    let buffer = this.#forwardBytes;
+    if (this.#forwardUsed + count > buffer.length) {
+      buffer = new Uint8Array(Math.max(buffer.length * 2, this.#forwardUsed + count));
+      buffer.set(this.#forwardBytes.subarray(0, this.#forwardUsed));
+      this.#forwardBytes = buffer;
+    }
+    buffer.set(count === bytes.length ? bytes : bytes.subarray(0, count), this.#forwardUsed);
+    const kind = side === 0 ? ForwardItem.client : ForwardItem.server;
+    this.#forwardItem(kind, id, this.#forwardUsed, this.#forwardUsed + count);
+    this.#forwardUsed += count;
+  }
+
+  #forwardItem(kind: number, id: number, start: number, end: number): void {
+    if (!this.#gathering()) this.#deadline = this.#now + this.#init.flushMs;
+    let items = this.#forwardItems;
+    const at = this.#forwardCount * FORWARD_ITEM_FIELDS;
+    if (at + FORWARD_ITEM_FIELDS > items.length) {
+      items = new Float64Array(items.length * 2);
+      items.set(this.#forwardItems);
+      this.#forwardItems = items;
+    }
+    items[at] = kind;
+    items[at + 1] = id;
+    items[at + 2] = start;
+    items[at + 3] = end;
+    // On the main thread's performance.now() scale, as the items it sends itself.
+    items[at + 4] = this.#now - this.#init.clockOffset;
+    this.#forwardCount++;
+  }
+
+  /** Posts the forward batch, if any: the receiver is never waited for (see `#forwardChunk`). */
+  #flushForward(): void {
+    if (this.#forwardCount === 0) return;
+    const items = this.#forwardItems.slice(0, this.#forwardCount * FORWARD_ITEM_FIELDS).buffer;
+    const bytes = this.#forwardBytes.slice(0, this.#forwardUsed).buffer;
+    Atomics.add(this.#forwardCounters, ForwardCounter.bytes, this.#forwardUsed);
+    Atomics.add(this.#forwardCounters, ForwardCounter.batches, 1);
+    this.#forward!.port.postMessage({ items, bytes }, [items, bytes]);
+    this.#forwardCount = 0;
+    this.#forwardUsed = 0;
   }
 
   /**
