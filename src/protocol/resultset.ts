@@ -210,7 +210,8 @@ export type ResultsetPacket =
   | LocalInfileData
   | Statistics;
 
-function hasMetadataFlag(context: CodecContext): boolean {
+/** Whether a column count carries the `metadata_follows` byte (MariaDB's cache, MySQL's optional metadata). */
+export function hasMetadataFlag(context: CodecContext): boolean {
   return hasMariaDbCapability(context, MariaDbCapability.MARIADB_CLIENT_CACHE_METADATA) ||
     hasCapability(context, Capability.CLIENT_OPTIONAL_RESULTSET_METADATA);
 }

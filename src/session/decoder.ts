@@ -32,6 +32,8 @@ import {
   parseAuthSwitchResponse,
 } from "../protocol/auth.ts";
 import {
+  type ColumnCount,
+  hasMetadataFlag,
   parseColumnCount,
   parseColumnDefinition320,
   parseColumnDefinition41,
@@ -287,6 +289,39 @@ export class SessionDecoder {
     this.#options.onOpaque?.(reason);
   }
 
+  /** The decoded packet; inside {@link track}, where nobody reads it, one shared object. */
+  #result(
+    direction: Direction,
+    packet: Packet,
+    message: ClientMessage | ServerMessage,
+    exchange?: Exchange,
+    ends?: DecodedPacket["ends"],
+  ): DecodedPacket {
+    if (!this.#full) return TRACKED;
+    return result(direction, packet, message, exchange, ends);
+  }
+
+  /** A server packet of `exchange`'s response. */
+  #at(
+    packet: Packet,
+    exchange: Exchange,
+    message: ServerMessage,
+    ends?: DecodedPacket["ends"],
+  ): DecodedPacket {
+    return this.#result("server", packet, message, exchange, ends);
+  }
+
+  /** A server packet that ends `exchange`'s response (or, with `ends`, a result set of it). */
+  #ended(
+    packet: Packet,
+    exchange: Exchange,
+    message: ServerMessage,
+    ends: DecodedPacket["ends"] = "response",
+  ): DecodedPacket {
+    if (ends === "response") this.#finish(exchange, message);
+    return this.#result("server", packet, message, exchange, ends);
+  }
+
   /**
    * Follows a packet through the state machine without building the messages nobody will read:
    * rows, column definitions and the bodies of queries and executes are not parsed, only the
@@ -305,24 +340,34 @@ export class SessionDecoder {
 
   /** Decodes a packet the client sent. */
   client(packet: Packet): DecodedPacket {
-    const decoded = (message: ClientMessage, exchange?: Exchange, ends?: DecodedPacket["ends"]) =>
-      result("client", packet, message, exchange, ends);
     const { payload } = packet;
     switch (this.#phase) {
       case "login":
-        return this.#withPlugin(decoded(this.#login(payload)));
+        return this.#withPlugin(this.#result("client", packet, this.#login(payload)));
       case "auth":
-        return this.#withPlugin(decoded(guard(payload, () => parseAuthSwitchResponse(payload))));
+        return this.#withPlugin(
+          this.#result("client", packet, guard(payload, parseAuthSwitchResponse)),
+        );
       case "command": {
         const head = this.#pending[0];
         if (head && head.stage === "infile-data") {
           // LOCAL INFILE: the client streams the file; an empty packet ends it.
           if (packet.length === 0) head.stage = "infile-result";
-          return decoded(guard(payload, () => parseLocalInfileData(payload)), head);
+          return this.#result(
+            "client",
+            packet,
+            guard(payload, parseLocalInfileData),
+            head,
+          );
         }
         if (head && head.shape === "auth") {
           return this.#withPlugin(
-            decoded(guard(payload, () => parseAuthSwitchResponse(payload)), head),
+            this.#result(
+              "client",
+              packet,
+              guard(payload, parseAuthSwitchResponse),
+              head,
+            ),
           );
         }
         return this.#command(packet);
@@ -334,9 +379,17 @@ export class SessionDecoder {
           this.#pending = [];
           return this.#command(packet);
         }
-        return decoded(unknownPacket(payload, "not decoded: the stream is opaque"));
+        return this.#result(
+          "client",
+          packet,
+          unknownPacket(payload, "not decoded: the stream is opaque"),
+        );
       default:
-        return decoded(unknownPacket(payload, `client packet in phase ${this.#phase}`));
+        return this.#result(
+          "client",
+          packet,
+          unknownPacket(payload, `client packet in phase ${this.#phase}`),
+        );
     }
   }
 
@@ -345,7 +398,7 @@ export class SessionDecoder {
     const { payload } = packet;
     switch (this.#phase) {
       case "greeting":
-        return result("server", packet, this.#greeting(payload));
+        return this.#result("server", packet, this.#greeting(payload));
       case "auth":
         return this.#authResponse(packet, this.#pending[0]);
       case "login":
@@ -353,24 +406,32 @@ export class SessionDecoder {
         // and closes.
         if (payload[0] === 0xff) {
           this.#phase = "closed";
-          return result("server", packet, guard(payload, () => parseErr(payload, this.#context)));
+          return this.#result(
+            "server",
+            packet,
+            guard(payload, parseErr, this.#context),
+          );
         }
-        return result("server", packet, unknownPacket(payload, "server packet before the login"));
+        return this.#result(
+          "server",
+          packet,
+          unknownPacket(payload, "server packet before the login"),
+        );
       case "command": {
         const exchange = this.#pending[0];
         if (!exchange) {
           // Servers speak unprompted only to say goodbye (an ERR before closing, e.g. a timeout).
           const message = payload[0] === 0xff
-            ? guard(payload, () => parseErr(payload, this.#context))
+            ? guard(payload, parseErr, this.#context)
             : unknownPacket(payload, "server packet with no command pending");
-          return result("server", packet, message);
+          return this.#result("server", packet, message);
         }
         const decoded = this.#response(packet, exchange);
         decoded.stage = exchange.stage;
         return decoded;
       }
       default:
-        return result(
+        return this.#result(
           "server",
           packet,
           unknownPacket(payload, `not decoded: server packet in phase ${this.#phase}`),
@@ -382,14 +443,14 @@ export class SessionDecoder {
     if (payload[0] === 0xff) {
       // Refused before the handshake ("Too many connections", "Host is blocked").
       this.#phase = "closed";
-      return guard(payload, () => parseErr(payload, this.#context));
+      return guard(payload, parseErr, this.#context);
     }
     if (payload[0] !== 10) {
       this.#goOpaque(`protocol version ${payload[0]} is not supported`);
       return unknownPacket(payload, `greeting with protocol version ${payload[0]}`);
     }
     this.#phase = "login";
-    const message = guard(payload, () => parseHandshakeV10(payload));
+    const message = guard(payload, parseHandshakeV10);
     if (message.kind === "handshake-v10") {
       this.#serverGreeting = message;
       this.#authPlugin = message.authPluginName ?? "";
@@ -398,7 +459,7 @@ export class SessionDecoder {
   }
 
   #login(payload: Uint8Array): ClientMessage {
-    const message = guard(payload, () => parseHandshakeResponse(payload));
+    const message = guard(payload, parseHandshakeResponse);
     switch (message.kind) {
       case "ssl-request":
         // Whoever feeds this decoder sits where TLS is terminated (the proxy, a client): the
@@ -431,31 +492,31 @@ export class SessionDecoder {
     let ends: DecodedPacket["ends"];
     switch (payload[0]) {
       case 0x00:
-        message = guard(payload, () => parseOk(payload, context));
+        message = guard(payload, parseOk, context);
         ends = "response";
         this.#authDone(exchange, true);
         break;
       case 0xff:
-        message = guard(payload, () => parseErr(payload, context));
+        message = guard(payload, parseErr, context);
         ends = "response";
         this.#authDone(exchange, false);
         break;
       case 0xfe:
-        message = guard(payload, () => parseAuthSwitchRequest(payload));
+        message = guard(payload, parseAuthSwitchRequest);
         if (message.kind === "auth-switch-request") this.#authPlugin = message.pluginName;
         break;
       default:
         if (
           payload[0] === 0x02 && (context.capabilities & Capability.MULTI_FACTOR_AUTHENTICATION)
         ) {
-          message = guard(payload, () => parseAuthNextFactor(payload));
+          message = guard(payload, parseAuthNextFactor);
           if (message.kind === "auth-next-factor") this.#authPlugin = message.pluginName;
         } else {
           // 0x01 + data; MariaDB also sends plugin data with no header (dialog questions).
-          message = guard(payload, () => parseAuthMoreData(payload));
+          message = guard(payload, parseAuthMoreData);
         }
     }
-    return this.#withPlugin(result("server", packet, message, exchange, ends));
+    return this.#withPlugin(this.#result("server", packet, message, exchange, ends));
   }
 
   #withPlugin(packet: DecodedPacket): DecodedPacket {
@@ -487,13 +548,13 @@ export class SessionDecoder {
     this.#commands++;
     const code = payload[0];
     const message = (!this.#full && liteCommand(payload)) ||
-      guard(payload, () => parseCommand(payload, this.#context, this.#lookup));
+      guard(payload, parseCommand, this.#context, this.#lookup);
     if (message.kind === "COM_CHANGE_USER" && message.authPluginName) {
       this.#authPlugin = message.authPluginName;
     }
     if (payload.length > 0 && NO_RESPONSE.has(code)) {
       this.#afterNoResponse(message);
-      return result("client", packet, message);
+      return this.#result("client", packet, message);
     }
     const shape = RESPONSE_SHAPE[code] ?? "ok";
     const exchange: Exchange = {
@@ -527,7 +588,7 @@ export class SessionDecoder {
       }
     }
     this.#pending.push(exchange);
-    return result("client", packet, message, exchange);
+    return this.#result("client", packet, message, exchange);
   }
 
   #afterNoResponse(message: ClientMessage): void {
@@ -569,31 +630,29 @@ export class SessionDecoder {
     }
     const context = this.#context;
     const first = payload[0];
-    const finish = (message: ServerMessage, ends: DecodedPacket["ends"] = "response") => {
-      if (ends === "response") this.#finish(exchange, message);
-      return result("server", packet, message, exchange, ends);
-    };
     if (first === 0xff) {
       if (isProgressReport(payload, context)) {
-        return result(
+        return this.#result(
           "server",
           packet,
-          guard(payload, () => parseProgressReport(payload)),
+          guard(payload, parseProgressReport),
           exchange,
         );
       }
-      return finish(guard(payload, () => parseErr(payload, context)));
+      return this.#ended(packet, exchange, guard(payload, parseErr, context));
     }
     switch (exchange.shape) {
       case "auth":
         return this.#authResponse(packet, exchange);
       case "statistics":
-        return finish(guard(payload, () => parseStatistics(payload)));
+        return this.#ended(packet, exchange, guard(payload, parseStatistics));
       case "ok":
-        return finish(this.#terminal(payload));
+        return this.#ended(packet, exchange, this.#terminal(payload));
       case "binlog":
-        if (first === 0xfe && packet.length < 9) return finish(this.#terminal(payload));
-        return result(
+        if (first === 0xfe && packet.length < 9) {
+          return this.#ended(packet, exchange, this.#terminal(payload));
+        }
+        return this.#result(
           "server",
           packet,
           unknownPacket(payload, "replication event (not decoded)"),
@@ -602,8 +661,8 @@ export class SessionDecoder {
       case "prepare":
         return this.#prepareResponse(packet, exchange);
       case "field-list":
-        if (this.#isEnd(packet)) return finish(this.#terminal(payload));
-        return result("server", packet, this.#columnDefinition(payload), exchange);
+        if (this.#isEnd(packet)) return this.#ended(packet, exchange, this.#terminal(payload));
+        return this.#result("server", packet, this.#columnDefinition(payload), exchange);
       default:
         return this.#resultSet(packet, exchange);
     }
@@ -613,15 +672,18 @@ export class SessionDecoder {
   #resultSet(packet: Packet, exchange: Exchange): DecodedPacket {
     const { payload } = packet;
     const context = this.#context;
-    const at = (message: ServerMessage, ends?: DecodedPacket["ends"]) =>
-      result("server", packet, message, exchange, ends);
     switch (exchange.stage) {
       case "first":
       case "infile-result": {
         if (payload[0] === 0x00) {
           exchange.columnCount = 0; // an OK is a result without columns
-          return at(
-            this.#endOfResult(exchange, guard(payload, () => parseOk(payload, context))),
+          const ok = this.#full
+            ? guard(payload, parseOk, context)
+            : liteTerminal(payload, this.#deprecateEof());
+          return this.#at(
+            packet,
+            exchange,
+            this.#endOfResult(exchange, ok),
             this.#endKind(exchange),
           );
         }
@@ -629,12 +691,13 @@ export class SessionDecoder {
           payload[0] === 0xfb && exchange.shape === "text-resultset" && exchange.stage === "first"
         ) {
           exchange.stage = "infile-data";
-          return at(guard(payload, () => parseLocalInfileRequest(payload)));
+          return this.#at(packet, exchange, guard(payload, parseLocalInfileRequest));
         }
-        const message = guard(payload, () => parseColumnCount(payload, context));
+        const message = (!this.#full && this.#liteColumnCount(payload)) ||
+          guard(payload, parseColumnCount, context);
         if (message.kind !== "column-count") {
           this.#goOpaque(`cannot read a column count: ${message.reason}`);
-          return at(message);
+          return this.#at(packet, exchange, message);
         }
         exchange.columnCount = Number(message.count);
         exchange.columns = [];
@@ -646,7 +709,7 @@ export class SessionDecoder {
         } else {
           exchange.stage = exchange.columnCount > 0 ? "column-definitions" : "rows";
         }
-        return at(message);
+        return this.#at(packet, exchange, message);
       }
       case "column-definitions": {
         const message = this.#columnDefinition(payload);
@@ -657,7 +720,7 @@ export class SessionDecoder {
           }
           exchange.stage = this.#deprecateEof() ? "rows" : "columns-eof";
         }
-        return at(message);
+        return this.#at(packet, exchange, message);
       }
       case "columns-eof": {
         const message = this.#terminal(payload);
@@ -669,25 +732,34 @@ export class SessionDecoder {
         ) {
           // A cursor was opened: rows come later, through COM_STMT_FETCH.
           this.#finish(exchange, message);
-          return at(message, "response");
+          return this.#at(packet, exchange, message, "response");
         }
-        return at(message);
+        return this.#at(packet, exchange, message);
       }
       case "rows": {
         if (this.#isEnd(packet)) {
           const message = this.#terminal(payload);
-          return at(this.#endOfResult(exchange, message), this.#endKind(exchange));
+          return this.#at(
+            packet,
+            exchange,
+            this.#endOfResult(exchange, message),
+            this.#endKind(exchange),
+          );
         }
         exchange.rows++;
-        if (!this.#full) return at(LITE_ROW);
+        if (!this.#full) return this.#at(packet, exchange, LITE_ROW);
         const binary = exchange.shape !== "text-resultset";
         const message = binary
-          ? guard(payload, () => parseBinaryRow(payload, exchange.columns))
-          : guard(payload, () => parseTextRow(payload, exchange.columnCount));
-        return at(message);
+          ? guard(payload, parseBinaryRow, exchange.columns)
+          : guard(payload, parseTextRow, exchange.columnCount);
+        return this.#at(packet, exchange, message);
       }
       default:
-        return at(unknownPacket(payload, `server packet while the client sends a file`));
+        return this.#at(
+          packet,
+          exchange,
+          unknownPacket(payload, `server packet while the client sends a file`),
+        );
     }
   }
 
@@ -713,15 +785,13 @@ export class SessionDecoder {
   #prepareResponse(packet: Packet, exchange: Exchange): DecodedPacket {
     const { payload } = packet;
     const context = this.#context;
-    const at = (message: ServerMessage, ends?: DecodedPacket["ends"]) =>
-      result("server", packet, message, exchange, ends);
     const statement = exchange.statement;
     switch (exchange.stage) {
       case "first": {
-        const message = guard(payload, () => parseStmtPrepareOk(payload, context));
+        const message = guard(payload, parseStmtPrepareOk, context);
         if (message.kind !== "stmt-prepare-ok") {
           this.#finish(exchange, message);
-          return at(message, "response");
+          return this.#at(packet, exchange, message, "response");
         }
         const sql = exchange.command.kind === "COM_STMT_PREPARE" ? exchange.command.sql : "";
         const prepared: PreparedStatement = {
@@ -741,9 +811,9 @@ export class SessionDecoder {
         else if (metadata && prepared.columnCount > 0) exchange.stage = "prepare-columns";
         else {
           this.#finish(exchange, message);
-          return at(message, "response");
+          return this.#at(packet, exchange, message, "response");
         }
-        return at(message);
+        return this.#at(packet, exchange, message);
       }
       case "prepare-parameters":
       case "prepare-columns": {
@@ -765,30 +835,44 @@ export class SessionDecoder {
             exchange.stage = "prepare-columns";
           } else {
             this.#finish(exchange, message);
-            return at(message, "response");
+            return this.#at(packet, exchange, message, "response");
           }
         }
-        return at(message);
+        return this.#at(packet, exchange, message);
       }
       default: {
         // prepare-parameters-eof / prepare-columns-eof
         const message = this.#terminal(payload);
         if (exchange.stage === "prepare-parameters-eof" && statement!.columnCount > 0) {
           exchange.stage = "prepare-columns";
-          return at(message);
+          return this.#at(packet, exchange, message);
         }
         this.#finish(exchange, message);
-        return at(message, "response");
+        return this.#at(packet, exchange, message, "response");
       }
     }
+  }
+
+  /**
+   * A column count of one byte (1-250 columns) read without a reader, as {@link parseColumnCount}
+   * reads it; undefined for anything else (the parser decides). One shared object: track only.
+   */
+  #liteColumnCount(payload: Uint8Array): ColumnCount | undefined {
+    const count = payload[0];
+    if (payload.length === 0 || count === 0 || count >= 0xfb) return undefined;
+    const flag = hasMetadataFlag(this.#context);
+    if (flag && payload.length < 2) return undefined;
+    LITE_COLUMN_COUNT.count = count;
+    LITE_COLUMN_COUNT.metadataFollows = flag ? payload[1] : undefined;
+    return LITE_COLUMN_COUNT;
   }
 
   #columnDefinition(payload: Uint8Array): ColumnDefinition | ReturnType<typeof unknownPacket> {
     const context = this.#context;
     if (!this.#full) return LITE_COLUMN;
     return (context.capabilities & Capability.CLIENT_PROTOCOL_41) !== 0
-      ? guard(payload, () => parseColumnDefinition41(payload, context))
-      : guard(payload, () => parseColumnDefinition320(payload));
+      ? guard(payload, parseColumnDefinition41, context)
+      : guard(payload, parseColumnDefinition320);
   }
 
   /** Whether a packet in a row or column-definition stream is the terminating EOF/OK. */
@@ -809,13 +893,13 @@ export class SessionDecoder {
     if (!this.#full) return liteTerminal(payload, this.#deprecateEof());
     switch (payload[0]) {
       case 0x00:
-        return guard(payload, () => parseOk(payload, context));
+        return guard(payload, parseOk, context);
       case 0xff:
-        return guard(payload, () => parseErr(payload, context));
+        return guard(payload, parseErr, context);
       case 0xfe:
         return payload.length < 9 && !this.#deprecateEof()
-          ? guard(payload, () => parseEof(payload, context))
-          : guard(payload, () => parseOk(payload, context));
+          ? guard(payload, parseEof, context)
+          : guard(payload, parseOk, context);
       default:
         return unknownPacket(
           payload,
@@ -826,8 +910,12 @@ export class SessionDecoder {
 
   #finish(exchange: Exchange, message: ServerMessage): void {
     exchange.done = true;
-    const index = this.#pending.indexOf(exchange);
-    if (index >= 0) this.#pending.splice(index, 1);
+    // Usually the oldest: shift() makes no array, as splice() would.
+    if (this.#pending[0] === exchange) this.#pending.shift();
+    else {
+      const index = this.#pending.indexOf(exchange);
+      if (index >= 0) this.#pending.splice(index, 1);
+    }
     const succeeded = message.kind === "ok" || message.kind === "eof";
     if (exchange.command.kind === "COM_RESET_CONNECTION" && succeeded) {
       this.#statements.clear();
@@ -854,10 +942,19 @@ function result(
   return decoded;
 }
 
-/** Runs a parser; a packet that does not decode becomes `unknown` with the parser's reason. */
-function guard<T>(payload: Uint8Array, parse: () => T): T | ReturnType<typeof unknownPacket> {
+/**
+ * Runs a parser on `payload` (with up to two more arguments); a packet that does not decode
+ * becomes `unknown` with the parser's reason. Arguments, not a closure: a closure over a hot
+ * method's locals makes V8 allocate their context at every call of that method.
+ */
+function guard<T, A = undefined, B = undefined>(
+  payload: Uint8Array,
+  parse: (payload: Uint8Array, a: A, b: B) => T,
+  a?: A,
+  b?: B,
+): T | ReturnType<typeof unknownPacket> {
   try {
-    return parse();
+    return parse(payload, a as A, b as B);
   } catch (error) {
     if (error instanceof ProtocolError || error instanceof RangeError) {
       return unknownPacket(payload, error.message);
@@ -875,15 +972,36 @@ const LITE_ROW: TextRow = Object.freeze({ kind: "text-row", values: [] }) as unk
 const LITE_COLUMN: ColumnDefinition = Object.freeze(placeholderColumn());
 
 /**
+ * The one object {@link SessionDecoder.track} returns from every step, nobody reading it: the
+ * hot path allocates no result per packet.
+ */
+const TRACKED: DecodedPacket = { direction: "server", sequenceId: 0, length: 0, message: LITE_ROW };
+
+// Reused by track() for the messages it reads facts from and drops right after (one at a time).
+const LITE_COLUMN_COUNT: ColumnCount = { kind: "column-count", count: 0 };
+const LITE_OK: Extract<ServerMessage, { kind: "ok" }> = {
+  kind: "ok",
+  header: 0x00,
+  affectedRows: 0,
+  lastInsertId: 0,
+  statusFlags: 0,
+};
+const LITE_EOF: Extract<ServerMessage, { kind: "eof" }> = { kind: "eof", statusFlags: 0 };
+const LITE_ERR: Extract<ServerMessage, { kind: "err" }> = { kind: "err", code: 0, message: "" };
+/** Commands whose body track() does not read; an exchange keeps them, nobody changes them. */
+const LITE_QUERY: ClientMessage = Object.freeze({ kind: "COM_QUERY", sql: "" });
+const LITE_PREPARE: ClientMessage = Object.freeze({ kind: "COM_STMT_PREPARE", sql: "" });
+
+/**
  * The facts the state machine needs from the commands a busy connection sends most, read
  * without parsing their bodies; other commands are parsed as usual (undefined here).
  */
 function liteCommand(payload: Uint8Array): ClientMessage | undefined {
   switch (payload[0]) {
     case Command.COM_QUERY:
-      return { kind: "COM_QUERY", sql: "" };
+      return LITE_QUERY;
     case Command.COM_STMT_PREPARE:
-      return { kind: "COM_STMT_PREPARE", sql: "" };
+      return LITE_PREPARE;
     case Command.COM_STMT_EXECUTE:
       if (payload.length < 10) return undefined;
       return {
@@ -901,22 +1019,19 @@ function liteCommand(payload: Uint8Array): ClientMessage | undefined {
 /** An OK, EOF or ERR reduced to what ends a result or a response: the header and status flags. */
 function liteTerminal(payload: Uint8Array, deprecateEof: boolean): ServerMessage {
   if (payload[0] === 0xff) {
-    return { kind: "err", code: payload[1] | (payload[2] << 8), message: "" };
+    LITE_ERR.code = payload[1] | (payload[2] << 8);
+    return LITE_ERR;
   }
   if (payload[0] === 0xfe && payload.length < 9 && !deprecateEof) {
-    return { kind: "eof", statusFlags: payload.length >= 5 ? payload[3] | (payload[4] << 8) : 0 };
+    LITE_EOF.statusFlags = payload.length >= 5 ? payload[3] | (payload[4] << 8) : 0;
+    return LITE_EOF;
   }
   // OK: header, affected rows and insert id (length-encoded), then the status flags.
   let at = 1;
   for (let i = 0; i < 2 && at < payload.length; i++) at += lenencSize(payload[at]);
-  const statusFlags = at + 2 <= payload.length ? payload[at] | (payload[at + 1] << 8) : 0;
-  return {
-    kind: "ok",
-    header: payload[0] === 0xfe ? 0xfe : 0x00,
-    affectedRows: 0,
-    lastInsertId: 0,
-    statusFlags,
-  };
+  LITE_OK.statusFlags = at + 2 <= payload.length ? payload[at] | (payload[at + 1] << 8) : 0;
+  LITE_OK.header = payload[0] === 0xfe ? 0xfe : 0x00;
+  return LITE_OK;
 }
 
 function lenencSize(first: number): number {
