@@ -40,6 +40,12 @@ export interface PacketFramerOptions {
    * size whatever the packets' length.
    */
   truncateAbove?: number;
+  /**
+   * Refill one object for every single-frame packet instead of making a new one: for an
+   * `onPacket` that keeps nothing of the {@link Packet} once it returns (the session tap when it
+   * only follows the protocol, in the relay's thread, where every allocation is GC work).
+   */
+  reusePacket?: boolean;
 }
 
 const DEFAULT_MAX_PACKET_LENGTH = 1024 * 1024 * 1024;
@@ -83,6 +89,8 @@ export class PacketFramer {
   #frames = 0;
   /** Set by {@link stop} inside a callback: the current `push` returns after that packet. */
   #stopped = false;
+  /** With `reusePacket`: the objects refilled for whole and truncated single-frame packets. */
+  #reused?: [Packet, Packet];
 
   /** A framer with no bytes buffered yet. */
   constructor(options: PacketFramerOptions = {}) {
@@ -90,6 +98,13 @@ export class PacketFramer {
     this.#max = options.truncateAbove === undefined
       ? options.maxPacketLength ?? DEFAULT_MAX_PACKET_LENGTH
       : Infinity;
+    if (options.reusePacket) {
+      const empty = new Uint8Array(0);
+      this.#reused = [
+        { sequenceId: 0, lastSequenceId: 0, frames: 1, length: 0, payload: empty },
+        { sequenceId: 0, lastSequenceId: 0, frames: 1, length: 0, payload: empty, truncated: true },
+      ];
+    }
   }
 
   /** Bytes held back waiting for the rest of a packet. */
@@ -210,6 +225,16 @@ export class PacketFramer {
     // Checked for every frame, not only for those that span chunks: how TCP cut the stream must
     // not decide whether a packet over the limit is decoded (found by tests/hardening).
     if (this.#partsLength + length > this.#max) this.#tooLong(this.#partsLength + length);
+    if (this.#frames === 0 && length < MAX_PAYLOAD_LENGTH && this.#reused) {
+      const truncated = payload.length > this.#keep || payload.length < length;
+      const packet = this.#reused[truncated ? 1 : 0];
+      packet.sequenceId = sequenceId;
+      packet.lastSequenceId = sequenceId;
+      packet.length = length;
+      packet.payload = truncated ? payload.subarray(0, this.#keep) : payload;
+      onPacket(packet);
+      return;
+    }
     if (this.#frames === 0 && length < MAX_PAYLOAD_LENGTH) {
       const packet: Packet = { sequenceId, lastSequenceId: sequenceId, frames: 1, length, payload };
       if (payload.length > this.#keep || payload.length < length) {

@@ -189,7 +189,7 @@ function sessionTap(
   // large packets are not reassembled, so memory stays bounded whatever their size.
   const framerOptions = options.onPacket
     ? { maxPacketLength: options.maxPacketLength }
-    : { truncateAbove: TRACK_PREFIX_BYTES };
+    : { truncateAbove: TRACK_PREFIX_BYTES, reusePacket: true };
   const clientFramer = new PacketFramer(framerOptions);
   const serverFramer = new PacketFramer(framerOptions);
   const onPacket = options.onPacket;
