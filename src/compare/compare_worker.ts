@@ -15,6 +15,7 @@
 
 import type { LogFields, Logger, LogLevel } from "../log.ts";
 import { loadMatchTarget } from "./matched.ts";
+import { lowerThreadPriority } from "../net/epoll/libc.ts";
 import { compareTap, type ComparingTap } from "./proxy_compare.ts";
 import { ReportBuilder } from "./report.ts";
 import { noiseOf } from "./verify.ts";
@@ -33,6 +34,13 @@ import {
 } from "../net/epoll/forward.ts";
 
 const post = (message: WorkerResponse) => self.postMessage(message);
+
+/**
+ * The comparing thread's niceness: below the relay's, so at a load the machine can carry the
+ * comparison costs the traffic no latency (it runs when a core is free), and under saturation it
+ * falls behind first (bounded by `maxBehindBytes`), not the forwarding.
+ */
+const COMPARING_NICE = 10;
 
 const logger: Logger = {
   log(level: LogLevel, event: string, message: string, fields?: LogFields) {
@@ -58,6 +66,11 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   const request = event.data;
   try {
     if (request.type === "init") {
+      // Comparing waits; forwarding must not: the scheduler runs the relay first.
+      const normal = lowerThreadPriority(COMPARING_NICE);
+      if (normal) {
+        logger.log("debug", "compare-priority", `Comparing at normal priority: ${normal}`);
+      }
       counters = new Int32Array(request.counters);
       stopReason = behindReason(request.maxBehindBytes);
       request.port.onmessage = (event: MessageEvent<ForwardBatch>) => {

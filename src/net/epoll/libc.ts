@@ -21,6 +21,8 @@ const SYMBOLS = {
   epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   gettid: { parameters: [], result: "i32" },
+  setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
+  getpriority: { parameters: ["i32", "u32"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
@@ -104,6 +106,37 @@ export function monotonicClock(libc: Libc): () => number {
     libc.symbols.clock_gettime(CLOCK_MONOTONIC, bytes);
     return Number(time[0]) * 1000 + Number(time[1]) / 1e6;
   };
+}
+
+const PRIO_PROCESS = 0;
+
+/**
+ * Lowers the calling thread's scheduling priority to `nice`, unless it is that low already (Linux
+ * lets a thread raise its own niceness without privileges; with a thread id, `setpriority` acts
+ * on that thread alone): for work that must never hold up forwarding. Returns why it could not,
+ * or undefined.
+ *
+ * @example
+ * ```ts ignore
+ * const why = lowerThreadPriority(10);
+ * if (why) console.debug(`comparing at normal priority: ${why}`);
+ * ```
+ */
+export function lowerThreadPriority(nice: number): string | undefined {
+  const unavailable = epollUnavailable();
+  if (unavailable !== undefined) return unavailable;
+  const libc = openLibc();
+  try {
+    const errno = errnoReader(libc);
+    const thread = libc.symbols.gettid();
+    if (libc.symbols.getpriority(PRIO_PROCESS, thread) >= nice) return undefined;
+    if (libc.symbols.setpriority(PRIO_PROCESS, thread, nice) !== 0) {
+      return `setpriority failed: ${errnoMessage(errno())}`;
+    }
+    return undefined;
+  } finally {
+    libc.close();
+  }
 }
 
 /** Reads `errno` of the calling thread right after a failed call. */
