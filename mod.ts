@@ -21,12 +21,24 @@ export {
   type RelayMode,
   startProxy,
 } from "./src/net/proxy.ts";
+export {
+  FORWARD_COUNTER_BYTES,
+  FORWARD_ITEM_FIELDS,
+  type ForwardBatch,
+  ForwardCounter,
+  ForwardItem,
+  type RelayForward,
+} from "./src/net/epoll/forward.ts";
 export { type Endpoint, formatEndpoint, parseEndpoint } from "./src/net/endpoint.ts";
 export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./src/log.ts";
 export {
   type ConnectionInfo,
   type ConnectionTap,
   createSessionTap,
+  type DetachOffer,
+  detachedForward,
+  forwardedState,
+  MAX_DETACHED_BYTES,
   resumeSessionTap,
   type SessionTapOptions,
   type TapReport,

@@ -298,7 +298,15 @@ export class SessionDecoder {
     ends?: DecodedPacket["ends"],
   ): DecodedPacket {
     if (!this.#full) return TRACKED;
-    return result(direction, packet, message, exchange, ends);
+    const decoded: DecodedPacket = {
+      direction,
+      sequenceId: packet.sequenceId,
+      length: packet.length,
+      message,
+    };
+    if (exchange) decoded.exchange = exchange;
+    if (ends) decoded.ends = ends;
+    return decoded;
   }
 
   /** A server packet of `exchange`'s response. */
@@ -922,24 +930,6 @@ export class SessionDecoder {
       this.#lastPrepared = undefined;
     }
   }
-}
-
-function result(
-  direction: Direction,
-  packet: Packet,
-  message: ClientMessage | ServerMessage,
-  exchange?: Exchange,
-  ends?: DecodedPacket["ends"],
-): DecodedPacket {
-  const decoded: DecodedPacket = {
-    direction,
-    sequenceId: packet.sequenceId,
-    length: packet.length,
-    message,
-  };
-  if (exchange) decoded.exchange = exchange;
-  if (ends) decoded.ends = ends;
-  return decoded;
 }
 
 /**

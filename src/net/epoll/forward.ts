@@ -57,6 +57,8 @@ export const FORWARD_ITEM_FIELDS = 5;
  * started the relay, in milliseconds).
  */
 export interface ForwardBatch {
+  /** The items (a Float64Array's buffer). */
   items: ArrayBuffer;
+  /** The bytes the client and server items point into. */
   bytes: ArrayBuffer;
 }
