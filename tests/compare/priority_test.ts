@@ -39,11 +39,11 @@ Deno.test({
     });
     try {
       const after = threadNiceness();
+      // The worker's thread, and threads it started since (they inherit its niceness).
       const fresh = [...after].filter(([thread]) => !before.has(thread));
-      const lowered = fresh.filter(([, nice]) => nice === expected);
-      // At nice 10 already, every new thread inherits it: none is raised.
+      assert.ok(fresh.some(([, nice]) => nice === expected), JSON.stringify(fresh));
       const base = before.get(Deno.pid) ?? 0;
-      assert.equal(lowered.length, expected > base ? 1 : fresh.length, JSON.stringify(fresh));
+      assert.ok(fresh.every(([, nice]) => nice >= base), `none raised: ${JSON.stringify(fresh)}`);
       for (const [thread, nice] of before) assert.equal(after.get(thread) ?? nice, nice);
     } finally {
       await compare.finish();
