@@ -499,19 +499,15 @@ class EpollLoop {
     }
     if (!this.#gathering()) this.#deadline = this.#now + this.#init.flushMs;
     ring.set(count === bytes.length ? bytes : bytes.subarray(0, count), this.#writeAt);
-    let items = this.#items;
-    const at = this.#count * 5;
-    if (at + 5 > items.length) {
-      items = new Float64Array(items.length * 2);
-      items.set(this.#items);
-      this.#items = items;
-    }
-    items[at] = slot;
-    items[at + 1] = side;
-    items[at + 2] = this.#writeAt;
-    items[at + 3] = this.#writeAt + count;
-    items[at + 4] = this.#now;
-    this.#count++;
+    this.#items = appendItem(
+      this.#items,
+      this.#count++,
+      slot,
+      side,
+      this.#writeAt,
+      this.#writeAt + count,
+      this.#now,
+    );
     this.#writeAt += count;
     this.#used += count;
   }
@@ -543,20 +539,17 @@ class EpollLoop {
 
   #forwardItem(kind: number, id: number, start: number, end: number): void {
     if (!this.#gathering()) this.#deadline = this.#now + this.#init.flushMs;
-    let items = this.#forwardItems;
-    const at = this.#forwardCount * FORWARD_ITEM_FIELDS;
-    if (at + FORWARD_ITEM_FIELDS > items.length) {
-      items = new Float64Array(items.length * 2);
-      items.set(this.#forwardItems);
-      this.#forwardItems = items;
-    }
-    items[at] = kind;
-    items[at + 1] = id;
-    items[at + 2] = start;
-    items[at + 3] = end;
-    // On the main thread's performance.now() scale, as the items it sends itself.
-    items[at + 4] = this.#now - this.#init.clockOffset;
-    this.#forwardCount++;
+    // Timed on the main thread's performance.now() scale, as the items it sends itself.
+    const time = this.#now - this.#init.clockOffset;
+    this.#forwardItems = appendItem(
+      this.#forwardItems,
+      this.#forwardCount++,
+      kind,
+      id,
+      start,
+      end,
+      time,
+    );
   }
 
   /** Posts the forward batch, if any: the receiver is never waited for (see `#forwardChunk`). */
@@ -610,4 +603,32 @@ class EpollLoop {
     Atomics.store(this.#shared, Shared.waiting, 1);
     return Atomics.load(this.#shared, Shared.batches) === 0;
   }
+}
+
+/**
+ * Writes item number `index` (5 numbers: both batches' layout, see `WorkerBatch` and
+ * `FORWARD_ITEM_FIELDS`) into `items`, or into a copy twice as long when it is full; returns
+ * the array that holds it.
+ */
+function appendItem(
+  items: Float64Array<ArrayBuffer>,
+  index: number,
+  a: number,
+  b: number,
+  c: number,
+  d: number,
+  e: number,
+): Float64Array<ArrayBuffer> {
+  const at = index * 5;
+  if (at + 5 > items.length) {
+    const grown = new Float64Array(items.length * 2);
+    grown.set(items);
+    items = grown;
+  }
+  items[at] = a;
+  items[at + 1] = b;
+  items[at + 2] = c;
+  items[at + 3] = d;
+  items[at + 4] = e;
+  return items;
 }
