@@ -8,10 +8,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { record, startProxy } from "../../mod.ts";
-import { type OffThreadCompare, startOffThreadCompare } from "../../src/compare/offthread.ts";
+import {
+  type CompareIsolation,
+  type OffThreadCompare,
+  startOffThreadCompare,
+} from "../../src/compare/offthread.ts";
 import { ForwardCounter } from "../../src/net/epoll/forward.ts";
 import { EpollRelay } from "../../src/net/epoll/relay.ts";
 import { formatReport } from "../../src/compare/format.ts";
+import type { CompareReport } from "../../src/compare/report.ts";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { captureLogger } from "../fuzz/net.ts";
 import { connectNative } from "../helpers/mysql2.ts";
@@ -41,9 +46,12 @@ async function compared(
     maxBehindBytes?: number;
     forward?: boolean;
     afterLogin?: (compare: OffThreadCompare) => void;
+    isolation?: CompareIsolation;
+    /** The comparison is expected to fail: `failed` is its error. */
+    dies?: boolean;
   } = {},
 ) {
-  const { maxBehindBytes, forward = false } = options;
+  const { maxBehindBytes, forward = false, isolation } = options;
   const log = captureLogger();
   const compare = await startOffThreadCompare({
     recording,
@@ -52,6 +60,7 @@ async function compared(
     ordered: false,
     logger: log.logger,
     maxBehindBytes,
+    isolation,
   });
   let rows: unknown[];
   const seenHere = { bytes: 0 };
@@ -77,7 +86,15 @@ async function compared(
     compare.terminate();
     throw error;
   }
-  return { rows, report: await compare.finish(), log, seenHere };
+  let report: CompareReport | undefined;
+  let failed: Error | undefined;
+  try {
+    report = await compare.finish();
+  } catch (error) {
+    if (!options.dies) throw error;
+    failed = error as Error;
+  }
+  return { rows, report: report!, failed, log, seenHere, compare };
 }
 
 liveTest(
@@ -129,6 +146,13 @@ liveTest(
         log.records.find((record) => record.event === "connection-closed")?.commands;
       assert.ok(Number(commands(caught.log)) > 0);
       assert.equal(commands(forwarded.log), commands(caught.log), "counted in the relay's worker");
+      assert.equal(forwarded.compare.isolation, "process");
+
+      // The same with the comparison in a worker thread (where no child process can be started).
+      const inThread = await compared(db, path, { forward: true, isolation: "thread" });
+      assert.equal(inThread.compare.isolation, "thread");
+      assert.equal(inThread.report.tally.different, 1);
+      assert.equal(commands(inThread.log), commands(caught.log));
 
       // Too far behind once the connection is in the relay's worker: it stops forwarding there.
       const stopped = await compared(db, path, {
@@ -141,6 +165,40 @@ liveTest(
       assert.equal(stopped.report.tally.connections.uncompared, 1);
       assert.equal(stopped.report.tally.different, 0);
       assert.equal(stopped.log.count("compare-behind"), 1);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+liveTest(
+  "proxy --compare: a comparing process that dies costs the client nothing; the failure is said",
+  async (db) => {
+    const dir = await Deno.makeTempDir({ prefix: "compare-dies-" });
+    try {
+      await db.sql(`DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE};
+        CREATE TABLE ${DATABASE}.items (id INT PRIMARY KEY, price DECIMAL(8, 2));
+        INSERT INTO ${DATABASE}.items VALUES (1, 7.50), (2, 129.00);`);
+      const path = join(dir, "session.jsonl");
+      {
+        await using recorder = await record({
+          listen: "127.0.0.1:0",
+          server: `${db.hostname}:${db.port}`,
+          out: path,
+        });
+        await session(db, recorder.port);
+      }
+      const forward = EpollRelay.unavailable() === undefined;
+      const dead = await compared(db, path, {
+        forward,
+        dies: true,
+        afterLogin: (compare) => Deno.kill(compare.pid!, "SIGKILL"),
+      });
+      assert.deepEqual(dead.rows, [{ id: 1, price: "7.50" }, { id: 2, price: "129.00" }]);
+      assert.match(String(dead.failed), /The comparing process exited early \(signal SIGKILL\)/);
+      const said = dead.log.records.filter((record) => record.event === "compare-failed");
+      assert.equal(said.length, 1, JSON.stringify(dead.log.records));
+      assert.match(String(said[0].message), /goes on relaying without comparing/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

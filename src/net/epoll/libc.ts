@@ -45,6 +45,7 @@ export const SHUT_RDWR = 2;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
 export const EINTR = 4;
+const ESRCH = 3;
 export const EAGAIN = 11;
 export const AF_INET = 2;
 
@@ -123,17 +124,45 @@ const PRIO_PROCESS = 0;
  * ```
  */
 export function lowerThreadPriority(nice: number): string | undefined {
+  return lowerPriority(nice, (libc) => [libc.symbols.gettid()]);
+}
+
+/**
+ * As {@link lowerThreadPriority}, for every thread of this process (threads started later inherit
+ * the niceness of the thread that starts them): for a process that works for another, such as
+ * the comparing process of `proxy --compare`, whose runtime and garbage collector threads must
+ * not compete with the relay either. Needs read access to `/proc/self/task`.
+ *
+ * @example
+ * ```ts ignore
+ * const why = lowerProcessPriority(10);
+ * ```
+ */
+export function lowerProcessPriority(nice: number): string | undefined {
+  return lowerPriority(nice, () => {
+    const threads: number[] = [];
+    for (const entry of Deno.readDirSync("/proc/self/task")) threads.push(Number(entry.name));
+    return threads;
+  });
+}
+
+function lowerPriority(nice: number, threads: (libc: Libc) => number[]): string | undefined {
   const unavailable = epollUnavailable();
   if (unavailable !== undefined) return unavailable;
   const libc = openLibc();
   try {
     const errno = errnoReader(libc);
-    const thread = libc.symbols.gettid();
-    if (libc.symbols.getpriority(PRIO_PROCESS, thread) >= nice) return undefined;
-    if (libc.symbols.setpriority(PRIO_PROCESS, thread, nice) !== 0) {
-      return `setpriority failed: ${errnoMessage(errno())}`;
+    for (const thread of threads(libc)) {
+      if (libc.symbols.getpriority(PRIO_PROCESS, thread) >= nice) continue;
+      if (libc.symbols.setpriority(PRIO_PROCESS, thread, nice) !== 0) {
+        const error = errno();
+        if (error === ESRCH) continue; // the thread has ended
+        return `setpriority failed: ${errnoMessage(error)}`;
+      }
     }
     return undefined;
+  } catch (error) {
+    return (error as Error).message;
   } finally {
     libc.close();
   }
