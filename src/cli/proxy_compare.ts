@@ -34,7 +34,7 @@ export async function proxyCompare(
   },
 ): Promise<number> {
   const { logger, out, onPacket } = settings;
-  // Decoding, matching and comparing run in a worker: the relay only hands it copies.
+  // Decoding, matching and comparing run in a child process: the relay only hands it copies.
   const compare = await startOffThreadCompare({
     recording: values.compare,
     against: formatEndpoint(settings.server),
@@ -49,7 +49,7 @@ export async function proxyCompare(
     connectTimeoutMs: settings.connectTimeoutMs,
     ...settings.tls,
     relay: settings.relay,
-    // The epoll relay's worker sends the bytes straight to the comparing worker.
+    // The epoll relay's worker sends the bytes on to the comparing side itself.
     relayForward: compare.forward,
     tap: (info) => {
       const comparing = compare.tap(info);

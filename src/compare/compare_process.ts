@@ -1,21 +1,26 @@
 /**
  * The comparing side of `proxy --compare` as a child process (see offthread.ts): messages in on
- * stdin, out on stdout, both framed (frames.ts); stderr is the parent's. Every thread of this
- * process, the JavaScript runtime's and the garbage collector's included, runs at nice 10, so the
- * comparison takes a core only when the relay does not want it. It ends when stdin does (its
- * parent finished or died).
+ * stdin, out on stdout, both framed (frames.ts); stderr is the parent's. The epoll relay's worker
+ * writes the connections it took over to the FIFO named by the first argument (forward.ts
+ * frames), which this process opens for reading and writing, so that the relay never finds it
+ * without a reader while this process lives. Every thread of this process, the JavaScript
+ * runtime's and the garbage collector's included, runs at nice 10, so the comparison takes a core
+ * only when the relay does not want it. It ends when stdin does (its parent finished or died).
  *
- * Besides {@link ComparingRequest}s, the parent sends `relay` messages (the epoll relay's
- * batches, which reach the parent on a port); this process answers `applied` messages, which the
- * parent takes off the counters the relay checks.
+ * Besides {@link ComparingResponse}s it sends `applied` messages, at most every
+ * {@link APPLIED_EVERY_MS}, which the parent takes off the counters the relay checks.
  *
  * @module
  */
 
 import { lowerProcessPriority } from "../net/epoll/libc.ts";
+import { decodeForwardFrame } from "../net/epoll/forward.ts";
 import { Comparing, type ComparingRequest } from "./comparing.ts";
 import { encodeFrame, readFrames } from "./frames.ts";
-import { COMPARING_NICE, type ProcessRequest, type ProcessResponse } from "./offthread.ts";
+import { COMPARING_NICE, type ProcessResponse } from "./offthread.ts";
+
+/** Longest what has been applied waits to be said. */
+const APPLIED_EVERY_MS = 5;
 
 // Stdout carries frames only: a stray console.log must not corrupt them.
 console.log = console.info = console.debug = console.error;
@@ -29,27 +34,52 @@ const send = (message: ProcessResponse) => {
   });
 };
 
+const applied = {
+  bytes: 0,
+  relayBatches: 0,
+  timer: undefined as ReturnType<typeof setTimeout> | undefined,
+};
+const sayApplied = () => {
+  applied.timer = undefined;
+  send({ type: "applied", bytes: applied.bytes, relayBatches: applied.relayBatches });
+  applied.bytes = applied.relayBatches = 0;
+};
+
 const normal = lowerProcessPriority(COMPARING_NICE);
 const comparing = new Comparing({
   post: send,
-  applied: (bytes, relayBatches) => send({ type: "applied", bytes, relayBatches }),
-  // The parent sends `finish` once every relay batch is here (applied, not only received).
+  applied(bytes, relayBatches) {
+    applied.bytes += bytes;
+    applied.relayBatches += relayBatches;
+    applied.timer ??= setTimeout(sayApplied, APPLIED_EVERY_MS);
+  },
+  // The parent sends `finish` once every relay batch has been applied here.
   relayDrained: () => Promise.resolve(),
 });
 if (normal) {
   comparing.logger.log("debug", "compare-priority", `Comparing at normal priority: ${normal}`);
 }
 
+const fifo = Deno.args[0];
+const pipe = fifo === undefined ? undefined : await Deno.open(fifo, { read: true, write: true });
+const relayed = pipe && (async () => {
+  for await (const { items, bytes } of readFrames(pipe.readable, decodeForwardFrame)) {
+    comparing.relayBatch(items, bytes);
+  }
+})();
+relayed?.catch((error) => send({ type: "failed", message: (error as Error).message }));
+
 try {
   for await (const message of readFrames(Deno.stdin.readable)) {
-    const request = message as ProcessRequest;
-    if (request.type === "relay") {
-      comparing.relayBatch(new Float64Array(request.items), new Uint8Array(request.bytes));
-    } else {
-      await comparing.handle(request as ComparingRequest);
-    }
+    await comparing.handle(message as ComparingRequest);
   }
 } catch (error) {
   send({ type: "failed", message: (error as Error).message });
 }
+if (applied.timer !== undefined) {
+  clearTimeout(applied.timer);
+  sayApplied();
+}
 await writing;
+// The pipe's reader ends with the process (its read would wait for a writer forever).
+Deno.exit(0);

@@ -29,14 +29,18 @@ export function encodeFrame(value: unknown): Uint8Array {
 
 /**
  * The messages of a byte stream, in order, however its reads split them; ends with the stream.
- * A stream that ends inside a message is an error.
+ * A stream that ends inside a message is an error. `decode` reads a message from its bytes
+ * (which it must copy what it keeps of: they are reused); V8's deserializer by default.
  *
  * @example
  * ```ts ignore
  * for await (const message of readFrames(Deno.stdin.readable)) console.error(message);
  * ```
  */
-export async function* readFrames(stream: ReadableStream<Uint8Array>): AsyncGenerator<unknown> {
+export async function* readFrames<T = unknown>(
+  stream: ReadableStream<Uint8Array>,
+  decode: (body: Uint8Array) => T = deserialize,
+): AsyncGenerator<T> {
   let buffer = new Uint8Array(64 * 1024);
   let start = 0;
   let end = 0;
@@ -58,7 +62,7 @@ export async function* readFrames(stream: ReadableStream<Uint8Array>): AsyncGene
       if (end - start < LENGTH_BYTES + length) break;
       const body = buffer.subarray(start + LENGTH_BYTES, start + LENGTH_BYTES + length);
       start += LENGTH_BYTES + length;
-      yield deserialize(body);
+      yield decode(body);
     }
     if (start === end) start = end = 0;
   }

@@ -1,21 +1,26 @@
 /**
- * `proxy --compare` with the comparing done in a worker: the relay thread only copies each chunk
- * into a batch (and follows the protocol state cheaply, for its own log lines), so decoding,
- * matching and comparing never make the relay's next read wait. Batches go to the worker at most
- * every {@link FLUSH_MS} or every {@link FLUSH_BYTES}, one transfer each. Once the epoll relay
- * takes a connection over (after the login), its worker sends the bytes to the comparing worker
- * itself ({@link OffThreadCompare.forward}), and follows the protocol for the command count: the
- * main thread sees nothing more of it.
+ * `proxy --compare` with the comparing done away from the relay: the relay thread only copies each
+ * chunk into a batch (and follows the protocol state cheaply, for its own log lines), so decoding,
+ * matching and comparing never make the relay's next read wait. Batches go to the comparing side
+ * at most every {@link FLUSH_MS} or every {@link FLUSH_BYTES}. Once the epoll relay takes a
+ * connection over (after the login), its worker sends the bytes on itself
+ * ({@link OffThreadCompare.forward}), and follows the protocol for the command count.
+ *
+ * The comparing side is a child process (compare_process.ts) whose threads all run at nice 10, so
+ * neither its JavaScript nor its garbage collection competes with the relay; the relay worker's
+ * batches pass through this thread to the process's stdin, once per batch. Where a process cannot
+ * be started, it is a worker thread (compare_worker.ts) at nice 10, which the relay worker's
+ * batches reach directly.
  *
  * The comparison never holds traffic back, and never holds more than
- * {@link OffThreadCompareOptions.maxBehindBytes} of it: when the worker is that far behind, each
+ * {@link OffThreadCompareOptions.maxBehindBytes} of it: when the comparison is that far behind, each
  * connection that sends more is relayed without being compared from then on (said in a log line
  * and in the report), rather than the relay waiting for it or memory growing.
  *
  * @module
  */
 
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import type { Logger } from "../log.ts";
 import type { NoiseRule } from "./noise.ts";
 import type { CompareReport } from "./report.ts";
@@ -26,12 +31,8 @@ import {
   forwardedState,
 } from "../session/tap.ts";
 import { relayNow } from "../session/clock.ts";
-import {
-  FORWARD_COUNTER_BYTES,
-  type ForwardBatch,
-  ForwardCounter,
-  type RelayForward,
-} from "../net/epoll/forward.ts";
+import { FORWARD_COUNTER_BYTES, ForwardCounter, type RelayForward } from "../net/epoll/forward.ts";
+import { closeDescriptor, epollUnavailable, makeFifo, openPipeWriter } from "../net/epoll/libc.ts";
 import {
   type BatchItem,
   behindReason,
@@ -62,11 +63,6 @@ export interface WorkerInit extends ComparingInit {
   port: MessagePort;
 }
 
-/** Messages to the comparing process: the epoll relay's batches are passed on as `relay`. */
-export type ProcessRequest =
-  | ComparingRequest
-  | { type: "relay"; items: ArrayBuffer; bytes: ArrayBuffer };
-
 /** Messages from the comparing process: `applied` is what the worker subtracts itself. */
 export type ProcessResponse =
   | ComparingResponse
@@ -80,7 +76,7 @@ export type ProcessResponse =
  */
 export type CompareIsolation = "process" | "thread";
 
-/** Longest a chunk waits before it is sent to the worker. */
+/** Longest a chunk waits before it is sent to the comparing side. */
 export const FLUSH_MS = 2;
 /** A batch this large is sent at once. */
 export const FLUSH_BYTES = 256 * 1024;
@@ -93,7 +89,7 @@ export interface OffThreadCompareOptions {
   against: string;
   noise: NoiseRule[];
   ordered: boolean;
-  /** Where the worker's log lines (differences, warnings) go. */
+  /** Where the comparison's log lines (differences, warnings) go. */
   logger: Logger;
   /** Most relayed bytes waiting to be compared (default 64 MiB): see the module's note. */
   maxBehindBytes?: number;
@@ -104,7 +100,7 @@ export interface OffThreadCompareOptions {
   isolation?: CompareIsolation;
 }
 
-/** The relay's side of a comparing worker. */
+/** The relay's side of the comparison. */
 export interface OffThreadCompare {
   /** Where the comparison runs. */
   readonly isolation: CompareIsolation;
@@ -113,18 +109,22 @@ export interface OffThreadCompare {
   /** A tap factory for `startProxy`. */
   tap(info: ConnectionInfo): ConnectionTap;
   /**
-   * For `startProxy`'s `relayForward`: the epoll relay then sends the bytes of the connections it
-   * takes over straight to the worker, past the main thread.
+   * For `startProxy`'s `relayForward`: the epoll relay's worker then sends the bytes of the
+   * connections it takes over to the comparing side itself (a port to a worker, a pipe to a
+   * process). Undefined where the epoll relay cannot run (no FFI).
    */
-  readonly forward: RelayForward;
-  /** Sends what is left, waits for every comparison and resolves to the report; ends the worker. */
+  readonly forward: RelayForward | undefined;
+  /**
+   * Sends what is left, waits for every comparison and resolves to the report (rejects when the
+   * comparison failed); ends the comparing side.
+   */
   finish(): Promise<CompareReport>;
-  /** Ends the worker now. */
+  /** Ends the comparing side now. */
   terminate(): void;
 }
 
 /**
- * Starts the comparing worker and resolves once it has loaded the recording.
+ * Starts the comparing side and resolves once it has loaded the recording.
  *
  * @example
  * ```ts ignore
@@ -138,7 +138,6 @@ export async function startOffThreadCompare(
   const counters = new SharedArrayBuffer(FORWARD_COUNTER_BYTES);
   const behind = new Int32Array(counters);
   const maxBehind = options.maxBehindBytes ?? 64 * 1024 * 1024;
-  const channel = new MessageChannel();
   const init: ComparingInit = {
     type: "init",
     recording: options.recording,
@@ -189,10 +188,12 @@ export async function startOffThreadCompare(
     onFailure?.(error);
   };
   const side = isolation === "process"
-    ? comparingProcess(init, channel.port2, behind, receive, fail)
-    : comparingWorker({ ...init, counters, port: channel.port2 }, receive, fail);
+    ? await comparingProcess(init, behind, receive, fail)
+    : comparingWorker(init, counters, receive, fail);
+  let forward: RelayForward | undefined;
   try {
     await ready;
+    forward = side.forward({ counters, maxBehindBytes: maxBehind });
   } catch (error) {
     side.terminate();
     throw error;
@@ -277,7 +278,7 @@ export async function startOffThreadCompare(
       const counter = createSessionTap();
       const toClient = chunk(ItemKind.Server, info.id, state);
       const toServer = chunk(ItemKind.Client, info.id, state);
-      /** The epoll relay took the tap: the rest, close included, goes to the worker past us. */
+      /** The epoll relay took the tap: the rest, close included, goes to the comparing side past us. */
       let forwarded = false;
       return {
         client(data) {
@@ -302,7 +303,7 @@ export async function startOffThreadCompare(
           // A relay that cannot forward gives the bytes back here, as before it took over.
           if (!relay?.forwards) return undefined;
           if (detached === undefined || state.stopped) return detached;
-          // Everything before goes first; the worker applies the relay's items for this
+          // Everything before goes first; the comparing side applies the relay's items for this
           // connection only once it has this one.
           forwarded = true;
           items.push([ItemKind.Forwarded, info.id, performance.now()]);
@@ -315,7 +316,7 @@ export async function startOffThreadCompare(
         },
       };
     },
-    forward: { port: channel.port1, counters, maxBehindBytes: maxBehind },
+    forward,
     async finish() {
       flush();
       const report = new Promise<CompareReport>((resolve, reject) => {
@@ -344,6 +345,8 @@ interface Side {
   /** The process id, when it is a process. */
   pid?: number;
   send(message: ComparingRequest, transfer?: Transferable[]): void;
+  /** Where the epoll relay sends forwarded batches, once the side is ready. */
+  forward(shared: Omit<RelayForward, "port" | "fd">): RelayForward | undefined;
   /**
    * Resolves once the comparing side has every batch the relay posted (before `finish`), or once
    * `failed()`.
@@ -356,7 +359,8 @@ interface Side {
 }
 
 function comparingWorker(
-  init: WorkerInit,
+  init: ComparingInit,
+  counters: SharedArrayBuffer,
   receive: (message: ComparingResponse) => void,
   fail: (error: Error) => void,
 ): Side {
@@ -366,9 +370,12 @@ function comparingWorker(
     event.preventDefault();
     fail(new Error(`The comparing worker failed: ${event.message}`));
   };
-  worker.postMessage(init, [init.port]);
+  const channel = new MessageChannel();
+  const workerInit: WorkerInit = { ...init, counters, port: channel.port2 };
+  worker.postMessage(workerInit, [channel.port2]);
   return {
     send: (message, transfer = []) => worker.postMessage(message, transfer),
+    forward: (shared) => ({ ...shared, port: channel.port1 }),
     // The worker waits for the relay's batches itself: they reach it on the port.
     drained: () => Promise.resolve(),
     end: () => Promise.resolve(worker.terminate()),
@@ -413,19 +420,26 @@ function processPermissions(recording: string): string[] {
 /** Most a finished comparing process gets to exit on its own before it is killed. */
 const EXIT_GRACE_MS = 2000;
 
-function comparingProcess(
+async function comparingProcess(
   init: ComparingInit,
-  relay: MessagePort,
   behind: Int32Array,
   receive: (message: ComparingResponse) => void,
   fail: (error: Error) => void,
-): Side {
+): Promise<Side> {
+  // The epoll relay's worker writes to a FIFO the process reads (both ends are open before the
+  // directory goes); without FFI there is no epoll relay, and nothing to forward.
+  const dir = epollUnavailable() === undefined
+    ? await Deno.makeTempDir({ prefix: "mysql-proxy-compare-" })
+    : undefined;
+  const fifo = dir === undefined ? undefined : join(dir, "relay.fifo");
+  if (fifo) makeFifo(fifo);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",
       ...processPermissions(init.recording),
       new URL("./compare_process.ts", import.meta.url).href,
+      ...(fifo ? [fifo] : []),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -433,13 +447,12 @@ function comparingProcess(
   }).spawn();
   const stdin = child.stdin.getWriter();
   let ended = false;
-  const send = (message: ProcessRequest) => {
+  let fd: number | undefined;
+  const send = (message: ComparingRequest) => {
     // A write fails only when the process is gone, which its status reports.
     stdin.write(encodeFrame(message)).catch(() => {});
   };
   send(init);
-  relay.onmessage = (event: MessageEvent<ForwardBatch>) =>
-    send({ type: "relay", items: event.data.items, bytes: event.data.bytes });
   const reading = (async () => {
     try {
       for await (const message of readFrames(child.stdout)) {
@@ -457,33 +470,46 @@ function comparingProcess(
     await reading;
     if (!ended) fail(new Error(`The comparing process exited early (${exitText(status)})`));
   });
-  const stop = () => {
-    relay.onmessage = null;
-    relay.close();
+  const removeDir = () => {
+    if (dir) Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  const closePipe = () => {
+    if (fd !== undefined) closeDescriptor(fd);
+    fd = undefined;
   };
   return {
     pid: child.pid,
     send,
+    forward(shared) {
+      if (!fifo) return undefined;
+      // The process opened its end before it said it was ready.
+      fd = openPipeWriter(fifo);
+      removeDir();
+      return { ...shared, fd };
+    },
     async drained(failed) {
-      // The relay's batches come through here: wait until the process has applied them all.
+      // Wait until the process has applied every batch the relay wrote.
       while (Atomics.load(behind, ForwardCounter.batches) > 0 && !failed()) {
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
     },
     async end() {
       ended = true;
-      stop();
       await stdin.close().catch(() => {});
       const timer = setTimeout(() => killQuietly(child), EXIT_GRACE_MS);
       await child.status;
       clearTimeout(timer);
       await reading;
+      closePipe();
+      removeDir();
     },
     terminate() {
       ended = true;
-      stop();
       killQuietly(child);
       stdin.abort().catch(() => {});
+      // The pipe stays open: the relay may still be running, and must not write to a descriptor
+      // number something else has been given since. Without a reader, its writes just fail.
+      removeDir();
     },
   };
 }

@@ -158,7 +158,7 @@ liveTest(
       const stopped = await compared(db, path, {
         forward: true,
         afterLogin: (compare) => {
-          Atomics.add(new Int32Array(compare.forward.counters), ForwardCounter.bytes, 1 << 30);
+          Atomics.add(new Int32Array(compare.forward!.counters), ForwardCounter.bytes, 1 << 30);
         },
       });
       assert.deepEqual(stopped.rows, behind.rows);

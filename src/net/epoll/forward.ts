@@ -11,10 +11,16 @@
  * @module
  */
 
-/** Where forwarded bytes go, given to the relay at start (the port is transferred to its worker). */
+/**
+ * Where forwarded bytes go, given to the relay at start: a port (transferred to its worker) or a
+ * pipe's file descriptor open for non-blocking writes (the worker writes {@link encodeForwardFrame}
+ * frames to it, and keeps what the pipe has no room for until it has).
+ */
 export interface RelayForward {
   /** Receives {@link ForwardBatch} messages, in the order the worker relayed the bytes. */
-  port: MessagePort;
+  port?: MessagePort;
+  /** Or a pipe (this process's descriptor) that receives the same batches as frames. */
+  fd?: number;
   /** Int32 counters shared with the receiver: see {@link ForwardCounter}. */
   counters: SharedArrayBuffer;
   /** Most bytes posted and not yet taken in before connections stop being forwarded. */
@@ -61,4 +67,43 @@ export interface ForwardBatch {
   items: ArrayBuffer;
   /** The bytes the client and server items point into. */
   bytes: ArrayBuffer;
+}
+
+/** Bytes before a frame's items: the length of what follows it, and the items' length. */
+const FRAME_HEADER = 8;
+
+/**
+ * A batch as one frame for a pipe: 32-bit little-endian lengths of the rest and of the items,
+ * the items (`count` of them) and the bytes (`used` of them).
+ *
+ * @example
+ * ```ts
+ * const frame = encodeForwardFrame(new Float64Array([0, 1, 0, 2, 5]), 1, new Uint8Array([1, 2]), 2);
+ * console.log(decodeForwardFrame(frame.subarray(4)).bytes); // Uint8Array(2) [ 1, 2 ]
+ * ```
+ */
+export function encodeForwardFrame(
+  items: Float64Array,
+  count: number,
+  bytes: Uint8Array,
+  used: number,
+): Uint8Array {
+  const itemBytes = count * FORWARD_ITEM_FIELDS * Float64Array.BYTES_PER_ELEMENT;
+  const frame = new Uint8Array(FRAME_HEADER + itemBytes + used);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, frame.length - 4, true);
+  view.setUint32(4, itemBytes, true);
+  frame.set(new Uint8Array(items.buffer, items.byteOffset, itemBytes), FRAME_HEADER);
+  frame.set(bytes.subarray(0, used), FRAME_HEADER + itemBytes);
+  return frame;
+}
+
+/** A frame's items and bytes, from what follows its length (copies: `body` may be reused). */
+export function decodeForwardFrame(body: Uint8Array): { items: Float64Array; bytes: Uint8Array } {
+  const itemBytes = new DataView(body.buffer, body.byteOffset).getUint32(0, true);
+  const start = FRAME_HEADER - 4;
+  return {
+    items: new Float64Array(body.slice(start, start + itemBytes).buffer),
+    bytes: body.slice(start + itemBytes),
+  };
 }

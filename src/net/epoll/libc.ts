@@ -24,6 +24,9 @@ const SYMBOLS = {
   setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   getpriority: { parameters: ["i32", "u32"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -163,6 +166,69 @@ function lowerPriority(nice: number, threads: (libc: Libc) => number[]): string 
     return undefined;
   } catch (error) {
     return (error as Error).message;
+  } finally {
+    libc.close();
+  }
+}
+
+const O_WRONLY = 1;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const F_SETPIPE_SZ = 1031;
+/** What a forward pipe asks to hold (Linux allows up to 1 MiB without privileges by default). */
+const PIPE_BYTES = 1024 * 1024;
+
+/**
+ * Makes a FIFO (a named pipe) at `path`, readable and writable by this user only.
+ *
+ * @example
+ * ```ts ignore
+ * makeFifo("/tmp/compare-x/relay.fifo");
+ * ```
+ */
+export function makeFifo(path: string): void {
+  const libc = openLibc();
+  try {
+    if (libc.symbols.mkfifo(cString(path), 0o600) !== 0) {
+      throw new Error(`Cannot make the pipe ${path}: ${errnoMessage(errnoReader(libc)())}`);
+    }
+  } finally {
+    libc.close();
+  }
+}
+
+/**
+ * Opens the FIFO at `path` for non-blocking writes (see `RelayForward.fd`), as large as the
+ * system lets it be; a reader must have it open already. Close it with {@link closeDescriptor}.
+ *
+ * @example
+ * ```ts ignore
+ * const fd = openPipeWriter("/tmp/compare-x/relay.fifo");
+ * ```
+ */
+export function openPipeWriter(path: string): number {
+  const libc = openLibc();
+  try {
+    const fd = libc.symbols.open(cString(path), O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
+    if (fd < 0) {
+      throw new Error(`Cannot open the pipe ${path}: ${errnoMessage(errnoReader(libc)())}`);
+    }
+    libc.symbols.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES); // smaller is fine, only sooner full
+    return fd;
+  } finally {
+    libc.close();
+  }
+}
+
+function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(`${text}\0`);
+}
+
+/** Closes a descriptor this process opened through FFI. */
+export function closeDescriptor(fd: number): void {
+  const libc = openLibc();
+  try {
+    libc.symbols.close(fd);
   } finally {
     libc.close();
   }

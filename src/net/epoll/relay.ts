@@ -93,7 +93,7 @@ export interface EpollRelayOptions {
   sliceMs?: number;
   /**
    * Where the worker sends copies of the connections whose detached tap asks for it, past this
-   * thread (see forward.ts); the port is transferred to the worker when it starts.
+   * thread (see forward.ts); a port is transferred to the worker when it starts.
    */
   forward?: RelayForward;
 }
@@ -332,7 +332,7 @@ export class EpollRelay {
         forward: this.#options.forward,
       };
       const forward = this.#options.forward;
-      worker.postMessage(init, forward ? [forward.port] : []);
+      worker.postMessage(init, forward?.port ? [forward.port] : []);
       this.#worker = worker;
       return true;
     } catch (error) {

@@ -41,7 +41,13 @@ import {
   resumeSessionTap,
   type TapReport,
 } from "../../session/tap.ts";
-import { FORWARD_ITEM_FIELDS, ForwardCounter, ForwardItem, type RelayForward } from "./forward.ts";
+import {
+  encodeForwardFrame,
+  FORWARD_ITEM_FIELDS,
+  ForwardCounter,
+  ForwardItem,
+  type RelayForward,
+} from "./forward.ts";
 import {
   type DirectionEnd,
   INBOX_HEADER,
@@ -58,6 +64,8 @@ import {
 
 /** Events taken from one `epoll_wait`. */
 const MAX_EVENTS = 256;
+/** Longest the worker waits, once stopped, for the forward pipe to take what is pending. */
+const FORWARD_FINISH_MS = 5000;
 
 /** One relayed connection, as the worker sees it. Side 0 is the client, 1 the server. */
 interface Relayed {
@@ -144,6 +152,10 @@ class EpollLoop {
   #forwardUsed = 0;
   #forwardItems = new Float64Array(FORWARD_ITEM_FIELDS * 256);
   #forwardCount = 0;
+  /** Frames (or what is left of one) the forward pipe had no room for yet, oldest first. */
+  #forwardPending: Uint8Array[] = [];
+  /** The forward pipe's reader is gone: frames are dropped (and taken off the counters). */
+  #forwardGone = false;
 
   constructor(init: WorkerInit) {
     this.#init = init;
@@ -177,7 +189,7 @@ class EpollLoop {
       for (;;) {
         if (Atomics.load(this.#shared, Shared.stop) === 1) break;
         // Nothing gathered, or only a batch held until the main thread wakes us: no deadline.
-        const due = this.#forwardCount > 0 ||
+        const due = this.#forwardCount > 0 || this.#forwardPending.length > 0 ||
           (!this.#held && this.#count + this.#closes.length + this.#notes.length > 0);
         const timeout = due ? Math.max(0, Math.ceil(this.#deadline - this.#clock())) : -1;
         const count = epoll_wait(this.#init.epollFd, events, MAX_EVENTS, timeout);
@@ -209,6 +221,7 @@ class EpollLoop {
           (this.#now >= this.#deadline || this.#forwardUsed >= this.#init.flushBytes ||
             settle !== undefined)
         ) this.#flushForward();
+        else if (this.#forwardPending.length > 0) this.#writeForward();
         // Answered once everything relayed before the request is in a posted batch.
         if (settle !== undefined && !this.#held) {
           this.#settledRequest = settle;
@@ -226,6 +239,7 @@ class EpollLoop {
       }
       this.#flush(true);
       this.#flushForward();
+      this.#finishForward();
       this.#libc.close();
     }
     return thread;
@@ -555,13 +569,78 @@ class EpollLoop {
   /** Posts the forward batch, if any: the receiver is never waited for (see `#forwardChunk`). */
   #flushForward(): void {
     if (this.#forwardCount === 0) return;
-    const items = this.#forwardItems.slice(0, this.#forwardCount * FORWARD_ITEM_FIELDS).buffer;
-    const bytes = this.#forwardBytes.slice(0, this.#forwardUsed).buffer;
     Atomics.add(this.#forwardCounters, ForwardCounter.bytes, this.#forwardUsed);
     Atomics.add(this.#forwardCounters, ForwardCounter.batches, 1);
-    this.#forward!.port.postMessage({ items, bytes }, [items, bytes]);
+    const forward = this.#forward!;
+    if (forward.port) {
+      const items = this.#forwardItems.slice(0, this.#forwardCount * FORWARD_ITEM_FIELDS).buffer;
+      const bytes = this.#forwardBytes.slice(0, this.#forwardUsed).buffer;
+      forward.port.postMessage({ items, bytes }, [items, bytes]);
+    } else {
+      this.#forwardPending.push(
+        encodeForwardFrame(
+          this.#forwardItems,
+          this.#forwardCount,
+          this.#forwardBytes,
+          this.#forwardUsed,
+        ),
+      );
+      this.#writeForward();
+    }
     this.#forwardCount = 0;
     this.#forwardUsed = 0;
+  }
+
+  /**
+   * Writes pending frames to the forward pipe while it takes them (non-blocking: the rest waits
+   * for the next wake-up). A pipe with no reader drops them, off the counters.
+   */
+  #writeForward(): void {
+    const pending = this.#forwardPending;
+    while (pending.length > 0 && !this.#forwardGone) {
+      const frame = pending[0];
+      const written = Number(
+        this.#libc.symbols.write(this.#forward!.fd!, frame, BigInt(frame.length)),
+      );
+      if (written === frame.length) pending.shift();
+      else if (written >= 0) pending[0] = frame.subarray(written);
+      else {
+        const errno = this.#errno();
+        if (errno === EAGAIN) return;
+        if (errno !== EINTR) this.#forwardGone = true;
+      }
+    }
+    if (this.#forwardGone) this.#dropForward();
+  }
+
+  /** At the end: waits for the pipe to take what is pending, a few seconds at most. */
+  #finishForward(): void {
+    if (this.#forwardPending.length === 0) return;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    const until = this.#clock() + FORWARD_FINISH_MS;
+    for (this.#writeForward(); this.#forwardPending.length > 0; this.#writeForward()) {
+      if (this.#clock() > until) {
+        this.#dropForward();
+        return;
+      }
+      Atomics.wait(nap, 0, 0, 1);
+    }
+  }
+
+  /** Drops the pending frames: the reader will never have them, so the counters must not wait. */
+  #dropForward(): void {
+    for (const frame of this.#forwardPending) {
+      // A partly written frame was counted whole; its written part is of no use alone.
+      const view = new DataView(frame.buffer);
+      const itemBytes = view.getUint32(4, true);
+      Atomics.sub(
+        this.#forwardCounters,
+        ForwardCounter.bytes,
+        frame.buffer.byteLength - 8 - itemBytes,
+      );
+      Atomics.sub(this.#forwardCounters, ForwardCounter.batches, 1);
+    }
+    this.#forwardPending = [];
   }
 
   /**
