@@ -13,12 +13,14 @@ import {
   type TapReport,
 } from "../../src/session/tap.ts";
 import {
+  decodeForwardFrame,
   FORWARD_COUNTER_BYTES,
   FORWARD_ITEM_FIELDS,
   type ForwardBatch,
   ForwardCounter,
   ForwardItem,
 } from "../../src/net/epoll/forward.ts";
+import { closeDescriptor, makeFifo, openPipeWriter } from "../../src/net/epoll/libc.ts";
 import { frame, hex } from "../helpers/hex.ts";
 import {
   CLASSIC,
@@ -369,15 +371,19 @@ epollTest(
   },
 );
 
-/** What reaches a forward port: the items, and whether they are taken in (counted back). */
-function forwardReceiver(maxBehindBytes: number) {
-  const channel = new MessageChannel();
+/**
+ * What reaches a forward port or pipe: the items, and whether they are taken in (counted back).
+ * A pipe is read until its close item has come (so no read is left waiting at the end).
+ */
+async function forwardReceiver(
+  maxBehindBytes: number,
+  sink: "port" | "pipe",
+  readFrom: Promise<void> = Promise.resolve(),
+) {
   const counters = new Int32Array(new SharedArrayBuffer(FORWARD_COUNTER_BYTES));
   const received: { kind: number; id: number; bytes: Uint8Array; time: number }[] = [];
   const receiver = { received, taking: true };
-  channel.port2.onmessage = (event: MessageEvent<ForwardBatch>) => {
-    const items = new Float64Array(event.data.items);
-    const bytes = new Uint8Array(event.data.bytes);
+  const take = (items: Float64Array, bytes: Uint8Array) => {
     for (let at = 0; at < items.length; at += FORWARD_ITEM_FIELDS) {
       const [kind, id, start, end, time] = items.subarray(at, at + FORWARD_ITEM_FIELDS);
       received.push({ kind, id, bytes: bytes.slice(start, end), time });
@@ -386,8 +392,43 @@ function forwardReceiver(maxBehindBytes: number) {
     Atomics.sub(counters, ForwardCounter.bytes, bytes.length);
     Atomics.sub(counters, ForwardCounter.batches, 1);
   };
-  const forward = { port: channel.port1, counters: counters.buffer, maxBehindBytes };
-  return { receiver, forward, counters, close: () => channel.port2.close() };
+  if (sink === "port") {
+    const channel = new MessageChannel();
+    channel.port2.onmessage = (event: MessageEvent<ForwardBatch>) =>
+      take(new Float64Array(event.data.items), new Uint8Array(event.data.bytes));
+    const forward = { port: channel.port1, counters: counters.buffer, maxBehindBytes };
+    return { receiver, forward, counters, close: () => channel.port2.close() };
+  }
+  const dir = await Deno.makeTempDir({ prefix: "forward-pipe-" });
+  makeFifo(`${dir}/fifo`);
+  const file = await Deno.open(`${dir}/fifo`, { read: true, write: true });
+  const fd = openPipeWriter(`${dir}/fifo`);
+  const reading = (async () => {
+    await readFrom;
+    let pending: Uint8Array = new Uint8Array(0);
+    const chunk = new Uint8Array(64 * 1024);
+    while (received.at(-1)?.kind !== ForwardItem.close) {
+      const count = await file.read(chunk);
+      if (count === null) return;
+      pending = concat([pending, chunk.subarray(0, count)]);
+      for (;;) {
+        if (pending.length < 4) break;
+        const length = new DataView(pending.buffer, pending.byteOffset).getUint32(0, true);
+        if (pending.length < 4 + length) break;
+        const { items, bytes } = decodeForwardFrame(pending.subarray(4, 4 + length));
+        take(items, bytes);
+        pending = pending.slice(4 + length);
+      }
+    }
+  })();
+  const forward = { fd, counters: counters.buffer, maxBehindBytes };
+  const close = async () => {
+    await reading;
+    closeDescriptor(fd);
+    file.close();
+    await Deno.remove(dir, { recursive: true });
+  };
+  return { receiver, forward, counters, close };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -397,56 +438,100 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-epollTest(
-  "EpollRelay forwards a connection to the forward port when its tap asks: in order, with its close; past the receiver's room it stops, says so, and still closes",
-  async () => {
-    const { receiver, forward, counters, close } = forwardReceiver(1000);
-    const relay = new EpollRelay({ logger: silentLogger, forward });
-    const { tap, wrapped, here } = detachableTap();
-    const offers: (DetachOffer | undefined)[] = [];
-    wrapped.detach = (offer) => (offers.push(offer), forwardedState(tap.detach!()!, 7));
-    const pair = await relayedPair(relay, [], wrapped);
-    const started = performance.now();
-    try {
-      const answer = concat([...SELECT_1_RESULT]);
-      for (let i = 0; i < 3; i++) {
-        await writeAll(pair.client, SELECT_1_QUERY);
-        await readExactly(pair.server, SELECT_1_QUERY.length);
-        await writeAll(pair.server, answer);
-        await readExactly(pair.client, answer.length);
-      }
-      await relay.settled();
-      await until(() => Atomics.load(counters, ForwardCounter.batches) === 0, "the batches");
-      assert.deepEqual(offers, [{ forwards: true }]);
-      const sides = (kind: number) =>
-        concat(receiver.received.filter((item) => item.kind === kind).map((item) => item.bytes));
-      assert.deepEqual(sides(ForwardItem.client), concat([0, 1, 2].map(() => SELECT_1_QUERY)));
-      assert.deepEqual(sides(ForwardItem.server), concat([answer, answer, answer]));
-      assert.ok(receiver.received.every((item) => item.id === 7));
-      // Stamped on this thread's clock, as the main thread's own items.
-      for (const item of receiver.received) {
-        assert.ok(item.time >= started - 50 && item.time <= performance.now() + 50, `${item.time}`);
-      }
-      assert.equal(here.chunks, 0, "no bytes on this thread");
+for (const sink of ["port", "pipe"] as const) {
+  epollTest(
+    `EpollRelay forwards a connection to the forward ${sink} when its tap asks: in order, with its close; past the receiver's room it stops, says so, and still closes`,
+    async () => {
+      const { receiver, forward, counters, close } = await forwardReceiver(1000, sink);
+      const relay = new EpollRelay({ logger: silentLogger, forward });
+      const { tap, wrapped, here } = detachableTap();
+      const offers: (DetachOffer | undefined)[] = [];
+      wrapped.detach = (offer) => (offers.push(offer), forwardedState(tap.detach!()!, 7));
+      const pair = await relayedPair(relay, [], wrapped);
+      const started = performance.now();
+      try {
+        const answer = concat([...SELECT_1_RESULT]);
+        for (let i = 0; i < 3; i++) {
+          await writeAll(pair.client, SELECT_1_QUERY);
+          await readExactly(pair.server, SELECT_1_QUERY.length);
+          await writeAll(pair.server, answer);
+          await readExactly(pair.client, answer.length);
+        }
+        await relay.settled();
+        await until(() => Atomics.load(counters, ForwardCounter.batches) === 0, "the batches");
+        assert.deepEqual(offers, [{ forwards: true }]);
+        const sides = (kind: number) =>
+          concat(receiver.received.filter((item) => item.kind === kind).map((item) => item.bytes));
+        assert.deepEqual(sides(ForwardItem.client), concat([0, 1, 2].map(() => SELECT_1_QUERY)));
+        assert.deepEqual(sides(ForwardItem.server), concat([answer, answer, answer]));
+        assert.ok(receiver.received.every((item) => item.id === 7));
+        // Stamped on this thread's clock, as the main thread's own items.
+        for (const item of receiver.received) {
+          assert.ok(
+            item.time >= started - 50 && item.time <= performance.now() + 50,
+            `${item.time}`,
+          );
+        }
+        assert.equal(here.chunks, 0, "no bytes on this thread");
 
-      // The receiver stops taking batches in: past its 1000 bytes, the rest is not forwarded.
-      receiver.taking = false;
-      const big = pattern(1500, 3);
-      await writeAll(pair.client, big);
-      assert.deepEqual(await readExactly(pair.server, big.length), big, "relayed all the same");
+        // The receiver stops taking batches in: past its 1000 bytes, the rest is not forwarded.
+        receiver.taking = false;
+        const big = pattern(1500, 3);
+        await writeAll(pair.client, big);
+        assert.deepEqual(await readExactly(pair.server, big.length), big, "relayed all the same");
+        await relay.settled();
+        await until(() => receiver.received.at(-1)?.kind === ForwardItem.stopped, "the stop");
+        assert.deepEqual(here.reports, [{ forwardStopped: true }]);
+        assert.equal(sides(ForwardItem.client).length, 3 * SELECT_1_QUERY.length);
+        pair.client.close();
+        pair.server.close();
+        await pair.adopted.ends;
+        await until(() => receiver.received.at(-1)?.kind === ForwardItem.close, "the close");
+        assert.equal(Atomics.load(counters, ForwardCounter.batches) > 0, true);
+      } finally {
+        pair.close();
+        await relay.stop();
+        await close();
+      }
+    },
+  );
+}
+
+epollTest(
+  "EpollRelay keeps what a full forward pipe has no room for, and writes it in order once the pipe is read",
+  async () => {
+    let read!: () => void;
+    const readFrom = new Promise<void>((resolve) => (read = resolve));
+    const { receiver, forward, counters, close } = await forwardReceiver(
+      64 << 20,
+      "pipe",
+      readFrom,
+    );
+    const relay = new EpollRelay({ logger: silentLogger, forward });
+    const { tap, wrapped } = detachableTap();
+    wrapped.detach = () => forwardedState(tap.detach!()!, 9);
+    const pair = await relayedPair(relay, [], wrapped);
+    try {
+      // A 3 MiB query: more than a pipe holds (1 MiB at most without privileges).
+      const query = frame(0, concat([new Uint8Array([0x03]), pattern(3 << 20, 5)]));
+      const relayed = readExactly(pair.server, query.length);
+      await writeAll(pair.client, query);
+      assert.deepEqual(await relayed, query, "relayed while the pipe is full");
       await relay.settled();
-      await until(() => receiver.received.at(-1)?.kind === ForwardItem.stopped, "the stop");
-      assert.deepEqual(here.reports, [{ forwardStopped: true }]);
-      assert.equal(sides(ForwardItem.client).length, 3 * SELECT_1_QUERY.length);
+      assert.ok(Atomics.load(counters, ForwardCounter.batches) > 0, "not all taken in yet");
+      read();
+      await until(() => Atomics.load(counters, ForwardCounter.batches) === 0, "the rest");
+      const client = receiver.received.filter((item) => item.kind === ForwardItem.client);
+      assert.deepEqual(concat(client.map((item) => item.bytes)), query);
+      assert.equal(Atomics.load(counters, ForwardCounter.bytes), 0);
       pair.client.close();
       pair.server.close();
       await pair.adopted.ends;
       await until(() => receiver.received.at(-1)?.kind === ForwardItem.close, "the close");
-      assert.equal(Atomics.load(counters, ForwardCounter.batches) > 0, true);
     } finally {
       pair.close();
       await relay.stop();
-      close();
+      await close();
     }
   },
 );
