@@ -20,7 +20,7 @@ import { encodeFrame, readFrames } from "./frames.ts";
 import { COMPARING_NICE, type ProcessResponse } from "./offthread.ts";
 
 /** Longest what has been applied waits to be said. */
-const APPLIED_EVERY_MS = 5;
+const APPLIED_EVERY_MS = 20;
 
 // Stdout carries frames only: a stray console.log must not corrupt them.
 console.log = console.info = console.debug = console.error;
