@@ -7,10 +7,10 @@
  * ({@link OffThreadCompare.forward}), and follows the protocol for the command count.
  *
  * The comparing side is a child process (compare_process.ts) whose threads all run at nice 10, so
- * neither its JavaScript nor its garbage collection competes with the relay; the relay worker's
- * batches pass through this thread to the process's stdin, once per batch. Where a process cannot
- * be started, it is a worker thread (compare_worker.ts) at nice 10, which the relay worker's
- * batches reach directly.
+ * neither its JavaScript nor its garbage collection competes with the relay; the relay's worker
+ * writes its batches to a FIFO the process reads, and this thread sees none of them. Where a
+ * process cannot be started, it is a worker thread (compare_worker.ts) at nice 10, which the
+ * relay worker's batches reach on a port.
  *
  * The comparison never holds traffic back, and never holds more than
  * {@link OffThreadCompareOptions.maxBehindBytes} of it: when the comparison is that far behind, each
