@@ -4,7 +4,8 @@
  * writes the connections it took over to the FIFO named by the first argument (forward.ts
  * frames), which this process opens for reading and writing, so that the relay never finds it
  * without a reader while this process lives. Every thread of this process, the JavaScript
- * runtime's and the garbage collector's included, runs at nice 10, so the comparison takes a core
+ * runtime's and the garbage collector's included, runs in the idle scheduling class (nice 10
+ * where that is refused), so the comparison takes a core
  * only when the relay does not want it. It ends when stdin does (its parent finished or died).
  *
  * Besides {@link ComparingResponse}s it sends `applied` messages, at most every
@@ -13,7 +14,7 @@
  * @module
  */
 
-import { lowerProcessPriority } from "../net/epoll/libc.ts";
+import { idleProcessPriority } from "../net/epoll/libc.ts";
 import { decodeForwardFrame } from "../net/epoll/forward.ts";
 import { Comparing, type ComparingRequest } from "./comparing.ts";
 import { encodeFrame, readFrames } from "./frames.ts";
@@ -45,7 +46,7 @@ const sayApplied = () => {
   applied.bytes = applied.relayBatches = 0;
 };
 
-const normal = lowerProcessPriority(COMPARING_NICE);
+const normal = idleProcessPriority(COMPARING_NICE);
 const comparing = new Comparing({
   post: send,
   applied(bytes, relayBatches) {

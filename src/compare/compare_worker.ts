@@ -1,6 +1,6 @@
 /**
  * The comparing side of `proxy --compare` in a worker thread (see offthread.ts), where a child
- * process cannot be started: the thread runs at nice 10; the epoll relay's worker sends the
+ * process cannot be started: the thread runs in the idle scheduling class (or at nice 10); the epoll relay's worker sends the
  * connections it took over through the port given at init, and the counters are shared memory.
  *
  * @module
@@ -8,7 +8,7 @@
 
 /// <reference lib="deno.worker" />
 
-import { lowerThreadPriority } from "../net/epoll/libc.ts";
+import { idleThreadPriority } from "../net/epoll/libc.ts";
 import { Comparing, type ComparingRequest, type ComparingResponse } from "./comparing.ts";
 import { type ForwardBatch, ForwardCounter } from "../net/epoll/forward.ts";
 import { COMPARING_NICE, type WorkerInit } from "./offthread.ts";
@@ -35,7 +35,7 @@ self.onmessage = (
   const request = event.data;
   if (request.type === "init") {
     // Comparing waits; forwarding must not: the scheduler runs the relay first.
-    const normal = lowerThreadPriority(COMPARING_NICE);
+    const normal = idleThreadPriority(COMPARING_NICE);
     if (normal) {
       comparing.logger.log("debug", "compare-priority", `Comparing at normal priority: ${normal}`);
     }

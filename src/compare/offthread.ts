@@ -6,10 +6,11 @@
  * connection over (after the login), its worker sends the bytes on itself
  * ({@link OffThreadCompare.forward}), and follows the protocol for the command count.
  *
- * The comparing side is a child process (compare_process.ts) whose threads all run at nice 10, so
+ * The comparing side is a child process (compare_process.ts) whose threads all run in the idle
+ * scheduling class (`SCHED_IDLE`: only on a core nothing else wants; nice 10 where refused), so
  * neither its JavaScript nor its garbage collection competes with the relay; the relay's worker
  * writes its batches to a FIFO the process reads, and this thread sees none of them. Where a
- * process cannot be started, it is a worker thread (compare_worker.ts) at nice 10, which the
+ * process cannot be started, it is a worker thread (compare_worker.ts), idle the same, which the
  * relay worker's batches reach on a port.
  *
  * The comparison never holds traffic back, and never holds more than
@@ -46,9 +47,10 @@ import { encodeFrame, readFrames } from "./frames.ts";
 export { type BatchItem, behindReason, ItemKind } from "./comparing.ts";
 
 /**
- * The comparison's niceness, below the relay's: at a load the machine can carry it costs the
- * traffic no latency (it runs when a core is free), and under saturation it falls behind first
- * (bounded by `maxBehindBytes`), not the forwarding.
+ * The comparison's niceness where the idle scheduling class is refused. Either way it is below
+ * the relay's: at a load the machine can carry, the comparison costs the traffic no latency (it
+ * runs when a core is free), and under saturation it falls behind first (bounded by
+ * `maxBehindBytes`), not the forwarding.
  */
 export const COMPARING_NICE = 10;
 
@@ -69,10 +71,10 @@ export type ProcessResponse =
   | { type: "applied"; bytes: number; relayBatches: number };
 
 /**
- * Where the comparison runs: `process`, a child `deno` process whose threads all run at nice 10
- * (its garbage collector's too, so they never compete with the relay's); `thread`, a worker in
- * this process at nice 10 (the garbage collector's helper threads, which V8 shares between all
- * of a process's threads, are not niced).
+ * Where the comparison runs: `process`, a child `deno` process whose threads all run in the idle
+ * scheduling class (its garbage collector's too, so they never compete with the relay's);
+ * `thread`, a worker in this process, idle the same (the garbage collector's helper threads,
+ * which V8 shares between all of a process's threads, are not).
  */
 export type CompareIsolation = "process" | "thread";
 

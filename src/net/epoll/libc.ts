@@ -25,6 +25,7 @@ const SYMBOLS = {
   getpriority: { parameters: ["i32", "u32"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -115,51 +116,57 @@ export function monotonicClock(libc: Libc): () => number {
 const PRIO_PROCESS = 0;
 
 /**
- * Lowers the calling thread's scheduling priority to `nice`, unless it is that low already (Linux
- * lets a thread raise its own niceness without privileges; with a thread id, `setpriority` acts
- * on that thread alone): for work that must never hold up forwarding. Returns why it could not,
- * or undefined.
+ * Puts the calling thread in the idle scheduling class (`SCHED_IDLE`): it runs only on a core
+ * nothing else wants, and never preempts a normal thread when it wakes. Linux lets any thread
+ * lower itself so; with a thread id, the call acts on that thread alone. Where that fails, nice
+ * `nice` (never raised). For work that must never hold up forwarding. Returns why it could do
+ * neither, or undefined.
  *
  * @example
  * ```ts ignore
- * const why = lowerThreadPriority(10);
+ * const why = idleThreadPriority(10);
  * if (why) console.debug(`comparing at normal priority: ${why}`);
  * ```
  */
-export function lowerThreadPriority(nice: number): string | undefined {
-  return lowerPriority(nice, (libc) => [libc.symbols.gettid()]);
+export function idleThreadPriority(nice: number): string | undefined {
+  return idlePriority(nice, (libc) => [libc.symbols.gettid()]);
 }
 
 /**
- * As {@link lowerThreadPriority}, for every thread of this process (threads started later inherit
- * the niceness of the thread that starts them): for a process that works for another, such as
- * the comparing process of `proxy --compare`, whose runtime and garbage collector threads must
- * not compete with the relay either. Needs read access to `/proc/self/task`.
+ * As {@link idleThreadPriority}, for every thread of this process (threads started later inherit
+ * the class of the thread that starts them): for a process that works for another, such as the
+ * comparing process of `proxy --compare`, whose runtime and garbage collector threads must not
+ * compete with the relay either. Needs read access to `/proc/self/task` (Deno asks `-A` for it).
  *
  * @example
  * ```ts ignore
- * const why = lowerProcessPriority(10);
+ * const why = idleProcessPriority(10);
  * ```
  */
-export function lowerProcessPriority(nice: number): string | undefined {
-  return lowerPriority(nice, () => {
+export function idleProcessPriority(nice: number): string | undefined {
+  return idlePriority(nice, () => {
     const threads: number[] = [];
     for (const entry of Deno.readDirSync("/proc/self/task")) threads.push(Number(entry.name));
     return threads;
   });
 }
 
-function lowerPriority(nice: number, threads: (libc: Libc) => number[]): string | undefined {
+const SCHED_IDLE = 5;
+
+function idlePriority(nice: number, threads: (libc: Libc) => number[]): string | undefined {
   const unavailable = epollUnavailable();
   if (unavailable !== undefined) return unavailable;
   const libc = openLibc();
   try {
     const errno = errnoReader(libc);
+    const param = new Uint8Array(4); // struct sched_param: priority 0, the only one SCHED_IDLE has
     for (const thread of threads(libc)) {
+      if (libc.symbols.sched_setscheduler(thread, SCHED_IDLE, param) === 0) continue;
+      if (errno() === ESRCH) continue; // the thread has ended
       if (libc.symbols.getpriority(PRIO_PROCESS, thread) >= nice) continue;
       if (libc.symbols.setpriority(PRIO_PROCESS, thread, nice) !== 0) {
         const error = errno();
-        if (error === ESRCH) continue; // the thread has ended
+        if (error === ESRCH) continue;
         return `setpriority failed: ${errnoMessage(error)}`;
       }
     }
