@@ -168,9 +168,45 @@ export function machineBusyMs(): number {
   return (user + nice + system + irq + softirq + steal) * 1000 / CLOCK_TICKS;
 }
 
-/** The CPU time so far of the target's process, MariaDB and this process's finished children. */
+/**
+ * As {@link cpuMs}, with the processes `pid` started and that still run (the comparing process of
+ * `proxy --compare`), from /proc/<pid>/task/<tid>/children.
+ */
+export function treeCpuMs(pid: number): { user: number; system: number } {
+  const total = cpuMs(pid);
+  let tasks: Deno.DirEntry[] = [];
+  try {
+    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)];
+  } catch {
+    return total;
+  }
+  for (const task of tasks) {
+    let children: number[] = [];
+    try {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      children = text.split(" ").filter(Boolean).map(Number);
+    } catch {
+      continue; // the thread has ended
+    }
+    for (const child of children) {
+      try {
+        const { user, system } = treeCpuMs(child);
+        total.user += user;
+        total.system += system;
+      } catch {
+        // The child has ended.
+      }
+    }
+  }
+  return total;
+}
+
+/**
+ * The CPU time so far of the target's process (with its children), MariaDB and this process's
+ * finished children.
+ */
 export function sampleCpu(targetPid: number | undefined, mariadbPid: number): CpuSample {
-  const target = targetPid === undefined ? undefined : cpuMs(targetPid);
+  const target = targetPid === undefined ? undefined : treeCpuMs(targetPid);
   return {
     target: target && target.user + target.system,
     targetSystem: target?.system,
