@@ -321,14 +321,14 @@ export async function startOffThreadCompare(
     forward,
     async finish() {
       flush();
-      const report = new Promise<CompareReport>((resolve, reject) => {
-        onReport = resolve;
-        onFailure = reject;
-      });
       try {
-        if (failure) throw failure;
         await side.drained(() => failure !== undefined);
         if (failure) throw failure;
+        // Made only now: a failure while draining must not leave a rejected promise unawaited.
+        const report = new Promise<CompareReport>((resolve, reject) => {
+          onReport = resolve;
+          onFailure = reject;
+        });
         request({ type: "finish" });
         return await report;
       } finally {
