@@ -97,23 +97,27 @@ async function compared(
   return { rows, report: report!, failed, log, seenHere, compare };
 }
 
+/** The session, recorded in `dir` against a fresh `items` table; the recording's path. */
+async function recorded(db: MariaDB, dir: string): Promise<string> {
+  await db.sql(`DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE};
+    CREATE TABLE ${DATABASE}.items (id INT PRIMARY KEY, price DECIMAL(8, 2));
+    INSERT INTO ${DATABASE}.items VALUES (1, 7.50), (2, 129.00);`);
+  const path = join(dir, "session.jsonl");
+  await using recorder = await record({
+    listen: "127.0.0.1:0",
+    server: `${db.hostname}:${db.port}`,
+    out: path,
+  });
+  await session(db, recorder.port);
+  return path;
+}
+
 liveTest(
   "proxy --compare: a comparison too far behind relays without comparing, and says so",
   async (db) => {
     const dir = await Deno.makeTempDir({ prefix: "compare-behind-" });
     try {
-      await db.sql(`DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE};
-        CREATE TABLE ${DATABASE}.items (id INT PRIMARY KEY, price DECIMAL(8, 2));
-        INSERT INTO ${DATABASE}.items VALUES (1, 7.50), (2, 129.00);`);
-      const path = join(dir, "session.jsonl");
-      {
-        await using recorder = await record({
-          listen: "127.0.0.1:0",
-          server: `${db.hostname}:${db.port}`,
-          out: path,
-        });
-        await session(db, recorder.port);
-      }
+      const path = await recorded(db, dir);
       await db.sql(`UPDATE ${DATABASE}.items SET price = 99.00 WHERE id = 2`);
 
       // No room at all: the connection is relayed, its change goes unseen, and that is said.
@@ -176,18 +180,7 @@ liveTest(
   async (db) => {
     const dir = await Deno.makeTempDir({ prefix: "compare-dies-" });
     try {
-      await db.sql(`DROP DATABASE IF EXISTS ${DATABASE}; CREATE DATABASE ${DATABASE};
-        CREATE TABLE ${DATABASE}.items (id INT PRIMARY KEY, price DECIMAL(8, 2));
-        INSERT INTO ${DATABASE}.items VALUES (1, 7.50), (2, 129.00);`);
-      const path = join(dir, "session.jsonl");
-      {
-        await using recorder = await record({
-          listen: "127.0.0.1:0",
-          server: `${db.hostname}:${db.port}`,
-          out: path,
-        });
-        await session(db, recorder.port);
-      }
+      const path = await recorded(db, dir);
       const forward = EpollRelay.unavailable() === undefined;
       const dead = await compared(db, path, {
         forward,
