@@ -10,7 +10,7 @@
 
 import { idleThreadPriority } from "../net/epoll/libc.ts";
 import { Comparing, type ComparingRequest, type ComparingResponse } from "./comparing.ts";
-import { type ForwardBatch, ForwardCounter } from "../net/epoll/forward.ts";
+import { batchesApplied, type ForwardBatch, ForwardCounter } from "../net/epoll/forward.ts";
 import { COMPARING_NICE, type WorkerInit } from "./offthread.ts";
 
 /** Bytes and relay batches sent and not applied yet (`ForwardCounter`). */
@@ -22,11 +22,7 @@ const comparing = new Comparing({
     Atomics.sub(counters, ForwardCounter.bytes, bytes);
     if (relayBatches > 0) Atomics.sub(counters, ForwardCounter.batches, relayBatches);
   },
-  async relayDrained() {
-    while (Atomics.load(counters, ForwardCounter.batches) > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-  },
+  relayDrained: () => batchesApplied(counters),
 });
 
 self.onmessage = (

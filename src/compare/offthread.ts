@@ -32,7 +32,12 @@ import {
   forwardedState,
 } from "../session/tap.ts";
 import { relayNow } from "../session/clock.ts";
-import { FORWARD_COUNTER_BYTES, ForwardCounter, type RelayForward } from "../net/epoll/forward.ts";
+import {
+  batchesApplied,
+  FORWARD_COUNTER_BYTES,
+  ForwardCounter,
+  type RelayForward,
+} from "../net/epoll/forward.ts";
 import { closeDescriptor, epollUnavailable, makeFifo, openPipeWriter } from "../net/epoll/libc.ts";
 import {
   type BatchItem,
@@ -43,8 +48,6 @@ import {
   ItemKind,
 } from "./comparing.ts";
 import { encodeFrame, readFrames } from "./frames.ts";
-
-export { type BatchItem, behindReason, ItemKind } from "./comparing.ts";
 
 /**
  * The comparison's niceness where the idle scheduling class is refused. Either way it is below
@@ -489,12 +492,8 @@ async function comparingProcess(
       removeDir();
       return { ...shared, fd };
     },
-    async drained(failed) {
-      // Wait until the process has applied every batch the relay wrote.
-      while (Atomics.load(behind, ForwardCounter.batches) > 0 && !failed()) {
-        await new Promise((resolve) => setTimeout(resolve, 1));
-      }
-    },
+    // The process has applied every batch the relay wrote once it has said so.
+    drained: (failed) => batchesApplied(behind, failed),
     async end() {
       ended = true;
       await stdin.close().catch(() => {});

@@ -38,6 +38,19 @@ export const ForwardCounter = {
   batches: 1,
 } as const;
 
+/**
+ * Resolves once every batch posted has been applied ({@link ForwardCounter.batches} is 0), or
+ * once `stop()` says to give up.
+ */
+export async function batchesApplied(
+  counters: Int32Array<ArrayBufferLike>,
+  stop: () => boolean = () => false,
+): Promise<void> {
+  while (Atomics.load(counters, ForwardCounter.batches) > 0 && !stop()) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
 /** Bytes of {@link RelayForward.counters}. */
 export const FORWARD_COUNTER_BYTES = 8;
 
