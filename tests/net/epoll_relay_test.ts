@@ -21,6 +21,7 @@ import {
   ForwardItem,
 } from "../../src/net/epoll/forward.ts";
 import { closeDescriptor, makeFifo, openPipeWriter } from "../../src/net/epoll/libc.ts";
+import { readFrames } from "../../src/compare/frames.ts";
 import { frame, hex } from "../helpers/hex.ts";
 import {
   CLASSIC,
@@ -405,27 +406,16 @@ async function forwardReceiver(
   const fd = openPipeWriter(`${dir}/fifo`);
   const reading = (async () => {
     await readFrom;
-    let pending: Uint8Array = new Uint8Array(0);
-    const chunk = new Uint8Array(64 * 1024);
-    while (received.at(-1)?.kind !== ForwardItem.close) {
-      const count = await file.read(chunk);
-      if (count === null) return;
-      pending = concat([pending, chunk.subarray(0, count)]);
-      for (;;) {
-        if (pending.length < 4) break;
-        const length = new DataView(pending.buffer, pending.byteOffset).getUint32(0, true);
-        if (pending.length < 4 + length) break;
-        const { items, bytes } = decodeForwardFrame(pending.subarray(4, 4 + length));
-        take(items, bytes);
-        pending = pending.slice(4 + length);
-      }
+    // The comparing process's own reader; left once the close has come (the stream is cancelled).
+    for await (const { items, bytes } of readFrames(file.readable, decodeForwardFrame)) {
+      take(items, bytes);
+      if (received.at(-1)?.kind === ForwardItem.close) return;
     }
   })();
   const forward = { fd, counters: counters.buffer, maxBehindBytes };
   const close = async () => {
     await reading;
     closeDescriptor(fd);
-    file.close();
     await Deno.remove(dir, { recursive: true });
   };
   return { receiver, forward, counters, close };
