@@ -20,6 +20,12 @@ export interface Measurement extends SysbenchResult {
    * work on the machine (and interrupt time the kernel charges to no process). High means noisy.
    */
   otherCpuShare: number;
+  /**
+   * The target's thread that ran longest (the one that relays): its CPU milliseconds per 1000
+   * queries, and the microseconds per query it was runnable but waited for a CPU (what other
+   * threads took from it: the part of a delay a target's own CPU time does not show).
+   */
+  busiestThread?: { cpuPer1k: number; waitUsPerQuery: number };
 }
 
 /** Median, min and max of a series. */
@@ -35,6 +41,10 @@ export interface TargetSummary {
   p95Ms: Spread;
   cpuPer1k: { target?: number; targetSystem?: number; mariadb: number; sysbench: number };
   otherCpuShare: Spread;
+  /** Medians of sysbench's histogram percentiles. */
+  latencyMs: { p50: number; p95: number; p99: number };
+  /** Medians of {@link Measurement.busiestThread}. */
+  busiestThread?: { cpuPer1k: number; waitUsPerQuery: number };
   ignoredErrors: number;
   reconnects: number;
 }
@@ -90,6 +100,8 @@ export function summarise(
     const runs = measurements.filter((m) => m.workload === workload && m.target === target);
     const targetCpu = runs.map((m) => m.cpuPer1k.target).filter((v) => v !== undefined);
     const targetSystem = runs.map((m) => m.cpuPer1k.targetSystem ?? 0);
+    const threads = runs.flatMap((m) => m.busiestThread ? [m.busiestThread] : []);
+    const median = (values: number[]) => spread(values).median;
     result[workload][target] = {
       qps: spread(runs.map((m) => m.qps)),
       p95Ms: spread(runs.map((m) => m.p95Ms)),
@@ -101,6 +113,19 @@ export function summarise(
         sysbench: mean(runs.map((m) => m.cpuPer1k.sysbench)),
       },
       otherCpuShare: spread(runs.map((m) => m.otherCpuShare)),
+      latencyMs: {
+        p50: median(runs.map((m) => m.latencyMs.p50)),
+        p95: median(runs.map((m) => m.latencyMs.p95)),
+        p99: median(runs.map((m) => m.latencyMs.p99)),
+      },
+      ...(threads.length > 0
+        ? {
+          busiestThread: {
+            cpuPer1k: median(threads.map((t) => t.cpuPer1k)),
+            waitUsPerQuery: median(threads.map((t) => t.waitUsPerQuery)),
+          },
+        }
+        : {}),
       ignoredErrors: runs.reduce((sum, m) => sum + m.ignoredErrors, 0),
       reconnects: runs.reduce((sum, m) => sum + m.reconnects, 0),
     };
@@ -205,41 +230,93 @@ function pad(cells: string[][]): string {
   ).join("\n");
 }
 
-/** The human report: one table per workload, then ratios and goals. */
+/**
+ * The same-round latency differences of every non-reference target from every reference and
+ * from the targets {@link GOALS} compare with (`compare - proxy`), at a fixed rate (where QPS
+ * ratios say nothing): medians over rounds of subject minus reference.
+ */
+export function latencyDeltas(
+  measurements: Measurement[],
+  references: ReadonlySet<string>,
+): { workload: string; subject: string; reference: string; p50: number; p95: number }[] {
+  const against = new Set([...references, ...GOALS.map((goal) => goal.reference)]);
+  const pairs = new Map<string, { p50: number[]; p95: number[] }>();
+  for (const m of measurements.filter((m) => !references.has(m.target))) {
+    for (const other of measurements) {
+      if (
+        other.workload !== m.workload || other.round !== m.round || !against.has(other.target) ||
+        other.target === m.target
+      ) continue;
+      const key = JSON.stringify([m.workload, m.target, other.target]);
+      const pair = pairs.get(key) ?? { p50: [], p95: [] };
+      pair.p50.push(m.latencyMs.p50 - other.latencyMs.p50);
+      pair.p95.push(m.latencyMs.p95 - other.latencyMs.p95);
+      pairs.set(key, pair);
+    }
+  }
+  return [...pairs].map(([key, pair]) => {
+    const [workload, subject, reference] = JSON.parse(key);
+    return {
+      workload,
+      subject,
+      reference,
+      p50: spread(pair.p50).median,
+      p95: spread(pair.p95).median,
+    };
+  });
+}
+
+/**
+ * The human report: one table per workload, then ratios and goals; at a fixed `rate`, latency
+ * percentiles and same-round latency differences instead of QPS ranges, ratios and goals.
+ */
 export function formatReport(
   measurements: Measurement[],
   references: ReadonlySet<string>,
   heading: string,
+  rate?: number,
 ): string {
   const lines = [heading, ""];
   const fixed = (value: number | undefined, digits: number) =>
     value === undefined ? "-" : value.toFixed(digits);
+  const signed = (value: number) => `${value < 0 ? "" : "+"}${value.toFixed(3)}`;
   for (const [workload, targets] of Object.entries(summarise(measurements))) {
     const rows = [[
       workload,
-      "median qps",
-      "min",
-      "max",
-      "spread",
-      "p95 ms",
+      ...(rate === undefined
+        ? ["median qps", "min", "max", "spread", "p95 ms"]
+        : ["median qps", "p50 ms", "p95 ms", "p99 ms"]),
       "cpu-ms/1k q: target",
       "(kernel)",
       "mariadb",
       "sysbench",
+      "busiest thread: cpu",
+      "wait us/q",
       "other cpu max",
     ]];
     for (const [name, s] of Object.entries(targets)) {
       rows.push([
         name,
-        formatQps(s.qps.median),
-        formatQps(s.qps.min),
-        formatQps(s.qps.max),
-        `${((s.qps.max - s.qps.min) / s.qps.median * 100).toFixed(1)}%`,
-        fixed(s.p95Ms.median, 2),
+        ...(rate === undefined
+          ? [
+            formatQps(s.qps.median),
+            formatQps(s.qps.min),
+            formatQps(s.qps.max),
+            `${((s.qps.max - s.qps.min) / s.qps.median * 100).toFixed(1)}%`,
+            fixed(s.p95Ms.median, 2),
+          ]
+          : [
+            formatQps(s.qps.median),
+            fixed(s.latencyMs.p50, 3),
+            fixed(s.latencyMs.p95, 3),
+            fixed(s.latencyMs.p99, 3),
+          ]),
         fixed(s.cpuPer1k.target, 1),
         fixed(s.cpuPer1k.targetSystem, 1),
         fixed(s.cpuPer1k.mariadb, 1),
         fixed(s.cpuPer1k.sysbench, 1),
+        fixed(s.busiestThread?.cpuPer1k, 1),
+        fixed(s.busiestThread?.waitUsPerQuery, 1),
         `${(s.otherCpuShare.max * 100).toFixed(0)}%`,
       ]);
       if (s.ignoredErrors + s.reconnects > 0) {
@@ -247,14 +324,22 @@ export function formatReport(
       }
     }
     lines.push(pad(rows), "");
-    const ratioRows = ratios(measurements, references).filter((r) => r.workload === workload)
-      .map((r) => [
-        `  ${r.subject}/${r.reference}`,
-        `${r.ratio.toFixed(3)}x`,
-        `rounds ${r.perRound.min.toFixed(3)}..${r.perRound.max.toFixed(3)}`,
-      ]);
+    const ratioRows = rate === undefined
+      ? ratios(measurements, references).filter((r) => r.workload === workload)
+        .map((r) => [
+          `  ${r.subject}/${r.reference}`,
+          `${r.ratio.toFixed(3)}x`,
+          `rounds ${r.perRound.min.toFixed(3)}..${r.perRound.max.toFixed(3)}`,
+        ])
+      : latencyDeltas(measurements, references).filter((d) => d.workload === workload)
+        .map((d) => [
+          `  ${d.subject} - ${d.reference}`,
+          `p50 ${signed(d.p50)} ms`,
+          `p95 ${signed(d.p95)} ms (medians of same-round differences)`,
+        ]);
     if (ratioRows.length > 0) lines.push(pad(ratioRows), "");
   }
+  if (rate !== undefined) return lines.join("\n").trimEnd();
   for (const { goal, reference, ratio, met } of checkGoals(measurements)) {
     lines.push(
       `goal: ${goal.subject} >= ${goal.min}x ${reference} on ${goal.workload}: ` +

@@ -12,12 +12,20 @@ import {
   checkGoals,
   formatQps,
   formatReport,
+  latencyDeltas,
   machineFacts,
   type Measurement,
   ratios,
   summarise,
 } from "./report.ts";
-import { prepare, run, sampleCpu, type SysbenchConfig } from "./sysbench.ts";
+import {
+  busiestThread,
+  prepare,
+  run,
+  sampleCpu,
+  type SysbenchConfig,
+  threadTimes,
+} from "./sysbench.ts";
 import {
   DEFAULT_PROXY_COMMAND,
   killAllChildren,
@@ -38,6 +46,9 @@ const USAGE = `Usage: deno task bench [options]
   --threads N         sysbench threads (default 8)
   --tables N          sbtest tables (default 1)
   --table-size N      rows per table (default 10000)
+  --rate QPS          a fixed rate for all threads together (sysbench --rate) instead of as fast
+                      as it goes: the report shows latency percentiles and each target's latency
+                      above the references in the same round, not QPS ratios and goals
   --max-other-cpu P   repeat a measurement during which other processes used more than P% of
                       all cores (default 15; 100 never repeats)
   --retries N         repeats at most, keeping the quietest attempt (default 1)
@@ -85,6 +96,7 @@ function parseOptions(args: string[]): Options | undefined {
       threads: string,
       tables: string,
       "table-size": string,
+      rate: string,
       "proxy-cmd": string,
       "max-other-cpu": string,
       retries: string,
@@ -118,6 +130,7 @@ function parseOptions(args: string[]): Options | undefined {
       time: integer(values.time, quick ? 3 : 10, "--time"),
       tables: integer(values.tables, 1, "--tables"),
       tableSize: integer(values["table-size"], 10_000, "--table-size"),
+      ...(values.rate === undefined ? {} : { rate: integer(values.rate, 0, "--rate") }),
     },
     proxyCommand: values["proxy-cmd"]?.split(" ").filter((part) => part !== "") ??
       DEFAULT_PROXY_COMMAND,
@@ -142,9 +155,13 @@ async function measure(
   signal: AbortSignal,
   at: { round: number; workload: string; target: string; attempt: number; db: { pid: number } },
 ): Promise<Measurement> {
+  const threadsBefore = running.pid === undefined ? new Map() : threadTimes(running.pid);
   const before = sampleCpu(running.pid, at.db.pid);
   const result = await run(at.workload, running.port, config, signal);
   const after = sampleCpu(running.pid, at.db.pid);
+  const busiest = running.pid === undefined
+    ? undefined
+    : busiestThread(threadsBefore, threadTimes(running.pid));
   const spent = (key: "target" | "targetSystem" | "mariadb" | "sysbench") =>
     (after[key] ?? 0) - (before[key] ?? 0);
   const per1k = (ms: number) => ms / result.queries * 1000;
@@ -165,6 +182,12 @@ async function measure(
       sysbench: per1k(spent("sysbench")),
     },
     otherCpuShare: Math.max(0, (after.machine - before.machine - ours) / capacity),
+    ...(busiest === undefined ? {} : {
+      busiestThread: {
+        cpuPer1k: per1k(busiest.runNs / 1e6),
+        waitUsPerQuery: busiest.waitNs / 1e3 / result.queries,
+      },
+    }),
   };
 }
 
@@ -241,9 +264,13 @@ export async function main(args: string[]): Promise<number> {
               ? ""
               : `, ${m.cpuPer1k.target.toFixed(1)} cpu-ms/1k q`;
             const other = `other cpu ${(m.otherCpuShare * 100).toFixed(0)}%`;
+            const wait = m.busiestThread === undefined
+              ? ""
+              : `, waited ${m.busiestThread.waitUsPerQuery.toFixed(1)} us/q`;
             progress(
               `round ${round}/${options.rounds} ${workload} ${name} ... ` +
-                `${formatQps(m.qps)} qps (p95 ${m.p95Ms.toFixed(2)} ms${cpu}, ${other})` +
+                `${formatQps(m.qps)} qps (p50 ${m.latencyMs.p50.toFixed(3)} ms, ` +
+                `p95 ${m.p95Ms.toFixed(2)} ms${cpu}${wait}, ${other})` +
                 (noisy && attempt <= options.retries ? " noisy, again" : ""),
             );
             if (!best || m.otherCpuShare < best.otherCpuShare) best = m;
@@ -276,8 +303,9 @@ export async function main(args: string[]): Promise<number> {
           settings,
           commands,
           summary: summarise(measurements),
-          ratios: ratios(measurements, references),
-          goals: checkGoals(measurements),
+          ...(config.rate === undefined
+            ? { ratios: ratios(measurements, references), goals: checkGoals(measurements) }
+            : { latencyDeltas: latencyDeltas(measurements, references) }),
           measurements,
         },
         null,
@@ -290,7 +318,7 @@ export async function main(args: string[]): Promise<number> {
         ...Object.entries(facts).map(([key, value]) => `  ${key}: ${value}`),
         ...Object.entries(commands).map(([name, command]) => `  ${name}: ${command}`),
       ].join("\n");
-      console.log(formatReport(measurements, references, heading));
+      console.log(formatReport(measurements, references, heading, config.rate));
     }
     return 0;
   } catch (error) {

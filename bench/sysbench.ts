@@ -13,14 +13,21 @@ export interface SysbenchConfig {
   time: number;
   tables: number;
   tableSize: number;
+  /**
+   * Events per second for all threads together (sysbench `--rate`); absent: as fast as it goes.
+   * At a fixed rate the latencies say what a target adds, not how it copes with saturation.
+   */
+  rate?: number;
 }
 
 /** What one `sysbench ... run` reported. */
 export interface SysbenchResult {
   queries: number;
   qps: number;
-  /** Latency 95th percentile in milliseconds. */
+  /** Latency 95th percentile in milliseconds (sysbench's own). */
   p95Ms: number;
+  /** Latency percentiles in milliseconds from sysbench's histogram. */
+  latencyMs: { p50: number; p95: number; p99: number };
   seconds: number;
   ignoredErrors: number;
   reconnects: number;
@@ -99,6 +106,8 @@ export async function run(
     "--events=0",
     "--report-interval=0",
     "--percentile=95",
+    "--histogram=on",
+    ...(config.rate === undefined ? [] : [`--rate=${config.rate}`]),
     "run",
   ];
   return parseReport(await sysbench(args, signal));
@@ -110,6 +119,25 @@ function field(report: string, pattern: RegExp, name: string): number {
   return Number(match[1]);
 }
 
+/**
+ * Percentiles from the `--histogram` lines of a report (`       0.243 |**     3`): the bucket
+ * value below which that share of the events falls. NaN for each when there is no histogram.
+ */
+export function histogramPercentiles(report: string): { p50: number; p95: number; p99: number } {
+  const buckets = [...report.matchAll(/^\s*([\d.]+) \|\**\s+(\d+)$/gm)]
+    .map((match) => ({ value: Number(match[1]), count: Number(match[2]) }));
+  const total = buckets.reduce((sum, bucket) => sum + bucket.count, 0);
+  const at = (share: number) => {
+    let seen = 0;
+    for (const bucket of buckets) {
+      seen += bucket.count;
+      if (seen >= share * total) return bucket.value;
+    }
+    return NaN;
+  };
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
 /** Reads the figures out of the text report of `sysbench ... run`. */
 export function parseReport(report: string): SysbenchResult {
   const queries = report.match(/^\s*queries:\s+(\d+)\s+\(([\d.]+) per sec\.\)/m);
@@ -118,6 +146,7 @@ export function parseReport(report: string): SysbenchResult {
     queries: Number(queries[1]),
     qps: Number(queries[2]),
     p95Ms: field(report, /^\s*95th percentile:\s+([\d.]+)/m, "95th percentile"),
+    latencyMs: histogramPercentiles(report),
     seconds: field(report, /^\s*total time:\s+([\d.]+)s/m, "total time"),
     ignoredErrors: field(report, /^\s*ignored errors:\s+(\d+)/m, "ignored errors"),
     reconnects: field(report, /^\s*reconnects:\s+(\d+)/m, "reconnects"),
@@ -215,4 +244,51 @@ export function sampleCpu(targetPid: number | undefined, mariadbPid: number): Cp
     machine: machineBusyMs(),
     wall: performance.now(),
   };
+}
+
+/** Nanoseconds a thread spent on a CPU and runnable but waiting for one. */
+export interface ThreadTimes {
+  runNs: number;
+  waitNs: number;
+}
+
+/**
+ * The scheduler's times of each thread of `pid` (not of its children), by thread id, from
+ * /proc/<pid>/task/<tid>/schedstat. Empty when the process is gone.
+ */
+export function threadTimes(pid: number): Map<string, ThreadTimes> {
+  const times = new Map<string, ThreadTimes>();
+  let tasks: Deno.DirEntry[] = [];
+  try {
+    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)];
+  } catch {
+    return times;
+  }
+  for (const task of tasks) {
+    try {
+      const [run, wait] = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`)
+        .split(" ").map(Number);
+      times.set(task.name, { runNs: run, waitNs: wait });
+    } catch {
+      // The thread has ended.
+    }
+  }
+  return times;
+}
+
+/**
+ * The thread of `pid` that ran longest between two {@link threadTimes} samples (the thread that
+ * relays, in a proxy), with what it ran and waited meanwhile; undefined when none ran.
+ */
+export function busiestThread(
+  before: Map<string, ThreadTimes>,
+  after: Map<string, ThreadTimes>,
+): ThreadTimes | undefined {
+  let busiest: ThreadTimes | undefined;
+  for (const [tid, end] of after) {
+    const start = before.get(tid) ?? { runNs: 0, waitNs: 0 };
+    const spent = { runNs: end.runNs - start.runNs, waitNs: end.waitNs - start.waitNs };
+    if (!busiest || spent.runNs > busiest.runNs) busiest = spent;
+  }
+  return busiest?.runNs ? busiest : undefined;
 }
