@@ -383,8 +383,9 @@ async function forwardReceiver(
 ) {
   const counters = new Int32Array(new SharedArrayBuffer(FORWARD_COUNTER_BYTES));
   const received: { kind: number; id: number; bytes: Uint8Array; time: number }[] = [];
-  const receiver = { received, taking: true };
+  const receiver = { received, taking: true, batches: 0 };
   const take = (items: Float64Array, bytes: Uint8Array) => {
+    receiver.batches++;
     for (let at = 0; at < items.length; at += FORWARD_ITEM_FIELDS) {
       const [kind, id, start, end, time] = items.subarray(at, at + FORWARD_ITEM_FIELDS);
       received.push({ kind, id, bytes: bytes.slice(start, end), time });
@@ -486,6 +487,39 @@ for (const sink of ["port", "pipe"] as const) {
     },
   );
 }
+
+epollTest(
+  "EpollRelay gathers forwarded bytes for the forward's flushMs: a burst goes in one batch, at the deadline even with no more traffic",
+  async () => {
+    const { receiver, forward, close } = await forwardReceiver(64 << 20, "port");
+    const flushMs = 1000;
+    const relay = new EpollRelay({ logger: silentLogger, forward: { ...forward, flushMs } });
+    const { tap, wrapped } = detachableTap();
+    wrapped.detach = () => forwardedState(tap.detach!()!, 3);
+    const pair = await relayedPair(relay, [], wrapped);
+    try {
+      const answer = concat([...SELECT_1_RESULT]);
+      for (let i = 0; i < 3; i++) {
+        await writeAll(pair.client, SELECT_1_QUERY);
+        await readExactly(pair.server, SELECT_1_QUERY.length);
+        await writeAll(pair.server, answer);
+        await readExactly(pair.client, answer.length);
+      }
+      const burst = performance.now();
+      assert.equal(receiver.batches, 0, "held for the deadline");
+      await until(() => receiver.batches > 0, "the batch");
+      const waited = performance.now() - burst;
+      assert.equal(receiver.batches, 1);
+      const first = receiver.received[0].time;
+      assert.ok(waited + (burst - first) >= flushMs - 50, `sent after ${waited} ms`);
+      assert.ok(receiver.received.length >= 6, `${receiver.received.length} items`);
+    } finally {
+      pair.close();
+      await relay.stop();
+      await close();
+    }
+  },
+);
 
 epollTest(
   "EpollRelay keeps what a full forward pipe has no room for, and writes it in order once the pipe is read",

@@ -25,7 +25,16 @@ export interface RelayForward {
   counters: SharedArrayBuffer;
   /** Most bytes posted and not yet taken in before connections stop being forwarded. */
   maxBehindBytes: number;
+  /**
+   * Longest forwarded bytes wait in the worker before they are sent, in milliseconds (default
+   * {@link FORWARD_FLUSH_MS}). The receiver is not in the traffic's path: fewer, larger batches
+   * cost both sides less (each one wakes the receiver).
+   */
+  flushMs?: number;
 }
+
+/** Default of {@link RelayForward.flushMs}. */
+export const FORWARD_FLUSH_MS = 20;
 
 /**
  * Int32 indexes of {@link RelayForward.counters}. The worker adds what it posts; the receiver

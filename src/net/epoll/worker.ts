@@ -43,6 +43,7 @@ import {
 } from "../../session/tap.ts";
 import {
   encodeForwardFrame,
+  FORWARD_FLUSH_MS,
   FORWARD_ITEM_FIELDS,
   ForwardCounter,
   ForwardItem,
@@ -152,6 +153,10 @@ class EpollLoop {
   #forwardUsed = 0;
   #forwardItems = new Float64Array(FORWARD_ITEM_FIELDS * 256);
   #forwardCount = 0;
+  /** When the forward batch being gathered goes (or pending frames are tried again). */
+  #forwardDeadline = 0;
+  /** {@link RelayForward.flushMs} */
+  #forwardMs: number;
   /** Frames (or what is left of one) the forward pipe had no room for yet, oldest first. */
   #forwardPending: Uint8Array[] = [];
   /** The forward pipe's reader is gone: frames are dropped (and taken off the counters). */
@@ -169,12 +174,13 @@ class EpollLoop {
     this.#inbox = new Uint8Array(init.inbox);
     this.#inboxView = new DataView(init.inbox);
     this.#forward = init.forward;
+    this.#forwardMs = init.forward?.flushMs ?? FORWARD_FLUSH_MS;
     this.#forwardCounters = new Int32Array(init.forward?.counters ?? new SharedArrayBuffer(8));
   }
 
-  /** Something waits to be posted: a batch for the main thread, or for the forward port. */
+  /** Something waits to be posted to the main thread. */
   #gathering(): boolean {
-    return this.#count + this.#closes.length + this.#notes.length + this.#forwardCount > 0;
+    return this.#count + this.#closes.length + this.#notes.length > 0;
   }
 
   /** Relays until asked to stop; returns the thread's id. */
@@ -189,9 +195,12 @@ class EpollLoop {
       for (;;) {
         if (Atomics.load(this.#shared, Shared.stop) === 1) break;
         // Nothing gathered, or only a batch held until the main thread wakes us: no deadline.
-        const due = this.#forwardCount > 0 || this.#forwardPending.length > 0 ||
-          (!this.#held && this.#count + this.#closes.length + this.#notes.length > 0);
-        const timeout = due ? Math.max(0, Math.ceil(this.#deadline - this.#clock())) : -1;
+        // Frames the forward pipe had no room for are tried again at the forward deadline.
+        let due = !this.#held && this.#gathering() ? this.#deadline : Infinity;
+        if (this.#forwardCount > 0 || this.#forwardPending.length > 0) {
+          due = Math.min(due, this.#forwardDeadline);
+        }
+        const timeout = due === Infinity ? -1 : Math.max(0, Math.ceil(due - this.#clock()));
         const count = epoll_wait(this.#init.epollFd, events, MAX_EVENTS, timeout);
         if (count < 0) {
           const errno = this.#errno();
@@ -218,10 +227,15 @@ class EpollLoop {
         ) this.#flush();
         if (
           this.#forwardCount > 0 &&
-          (this.#now >= this.#deadline || this.#forwardUsed >= this.#init.flushBytes ||
+          (this.#now >= this.#forwardDeadline || this.#forwardUsed >= this.#init.flushBytes ||
             settle !== undefined)
         ) this.#flushForward();
-        else if (this.#forwardPending.length > 0) this.#writeForward();
+        else if (this.#forwardPending.length > 0) {
+          this.#writeForward();
+          if (this.#now >= this.#forwardDeadline) {
+            this.#forwardDeadline = this.#now + this.#forwardMs;
+          }
+        }
         // Answered once everything relayed before the request is in a posted batch.
         if (settle !== undefined && !this.#held) {
           this.#settledRequest = settle;
@@ -552,7 +566,7 @@ class EpollLoop {
   }
 
   #forwardItem(kind: number, id: number, start: number, end: number): void {
-    if (!this.#gathering()) this.#deadline = this.#now + this.#init.flushMs;
+    if (this.#forwardCount === 0) this.#forwardDeadline = this.#now + this.#forwardMs;
     // Timed on the main thread's performance.now() scale, as the items it sends itself.
     const time = this.#now - this.#init.clockOffset;
     this.#forwardItems = appendItem(
