@@ -250,6 +250,92 @@ function setColumns(side: Side, set: ResultSetJson): ColumnJson[] | undefined {
   return side.skippedColumns?.(set);
 }
 
+/** Which columns of two result sets are compared, and how their metadata differs. */
+interface ColumnPlan {
+  /** Column indexes compared, pairwise, on each side. */
+  rIdx: number[];
+  lIdx: number[];
+  /** The compared columns' names. */
+  names: string[];
+  /** Column metadata differences (added, dropped, reordered, type, flags). */
+  differences: Difference[];
+}
+
+/**
+ * Plans per noise rules and pair of recorded column arrays: a prepared statement's columns are
+ * the same array at every execution, so the plan (noise rules matched against each name) is made
+ * once, not per command.
+ */
+const columnPlans = new WeakMap<Noise, WeakMap<ColumnJson[], WeakMap<ColumnJson[], ColumnPlan>>>();
+
+function columnPlan(
+  rc: ColumnJson[],
+  lc: ColumnJson[],
+  noise: Noise,
+  known: boolean,
+): ColumnPlan {
+  if (!known) return makeColumnPlan(rc, lc, noise, false);
+  let byRecorded = columnPlans.get(noise);
+  if (!byRecorded) columnPlans.set(noise, byRecorded = new WeakMap());
+  let byLive = byRecorded.get(rc);
+  if (!byLive) byRecorded.set(rc, byLive = new WeakMap());
+  let plan = byLive.get(lc);
+  if (!plan) byLive.set(lc, plan = makeColumnPlan(rc, lc, noise, true));
+  return plan;
+}
+
+function makeColumnPlan(
+  rc: ColumnJson[],
+  lc: ColumnJson[],
+  noise: Noise,
+  known: boolean,
+): ColumnPlan {
+  const differences: Difference[] = [];
+  const kept = (columns: ColumnJson[]) =>
+    columns.flatMap((c, i) => noise.ignoresColumn(c.name, c.table || c.orgTable) ? [] : [i]);
+  const rKept = kept(rc);
+  const lKept = kept(lc);
+  const rNames = rKept.map((i) => rc[i].name);
+  const lNames = lKept.map((i) => lc[i].name);
+  let rIdx = rKept;
+  let lIdx = lKept;
+  if (rNames.join("\u0000") !== lNames.join("\u0000")) {
+    const dropped = rNames.filter((n) => !lNames.includes(n));
+    const added = lNames.filter((n) => !rNames.includes(n));
+    const parts = [];
+    if (dropped.length > 0) parts.push(`dropped ${dropped.join(", ")}`);
+    if (added.length > 0) parts.push(`added ${added.join(", ")}`);
+    if (parts.length === 0) parts.push("reordered");
+    differences.push({
+      category: "column-metadata",
+      message: `columns ${parts.join("; ")}: recorded (${rNames.join(", ")}), live (${
+        lNames.join(", ")
+      })`,
+    });
+    // Compare the rows on the columns both sides have, by name.
+    const common = rNames.filter((n) =>
+      lNames.includes(n) && rNames.indexOf(n) === rNames.lastIndexOf(n)
+    );
+    rIdx = common.map((n) => rKept[rNames.indexOf(n)]);
+    lIdx = common.map((n) => lKept[lNames.indexOf(n)]);
+  }
+  if (!noise.ignoresField("metadata") && known) {
+    const changes: string[] = [];
+    rIdx.forEach((ri, k) => {
+      const a = rc[ri];
+      const b = lc[lIdx[k]];
+      if (a.type !== b.type) changes.push(`${a.name}: type ${a.type} -> ${b.type}`);
+      if (a.flags !== b.flags) {
+        changes.push(`${a.name}: flags ${flagNames(a.flags)} -> ${flagNames(b.flags)}`);
+      }
+    });
+    if (changes.length > 0) {
+      differences.push({ category: "column-metadata", message: changes.join("; ") });
+    }
+  }
+  return { rIdx, lIdx, names: rIdx.map((i) => rc[i].name), differences };
+}
+
 function compareResultSet(
   rSet: ResultSetJson,
   lSet: ResultSetJson,
@@ -280,48 +366,9 @@ function compareResultSet(
       lColumns?.length ?? 0,
     ),
   );
-  const kept = (columns: ColumnJson[]) =>
-    columns.flatMap((c, i) => noise.ignoresColumn(c.name, c.table || c.orgTable) ? [] : [i]);
-  const rKept = kept(rc);
-  const lKept = kept(lc);
-  const rNames = rKept.map((i) => rc[i].name);
-  const lNames = lKept.map((i) => lc[i].name);
-  let rIdx = rKept;
-  let lIdx = lKept;
-  if (rNames.join("\u0000") !== lNames.join("\u0000")) {
-    const dropped = rNames.filter((n) => !lNames.includes(n));
-    const added = lNames.filter((n) => !rNames.includes(n));
-    const parts = [];
-    if (dropped.length > 0) parts.push(`dropped ${dropped.join(", ")}`);
-    if (added.length > 0) parts.push(`added ${added.join(", ")}`);
-    if (parts.length === 0) parts.push("reordered");
-    found.push({
-      category: "column-metadata",
-      message: `columns ${parts.join("; ")}: recorded (${rNames.join(", ")}), live (${
-        lNames.join(", ")
-      })`,
-    });
-    // Compare the rows on the columns both sides have, by name.
-    const common = rNames.filter((n) =>
-      lNames.includes(n) && rNames.indexOf(n) === rNames.lastIndexOf(n)
-    );
-    rIdx = common.map((n) => rKept[rNames.indexOf(n)]);
-    lIdx = common.map((n) => lKept[lNames.indexOf(n)]);
-  }
-  if (!noise.ignoresField("metadata") && rColumns && lColumns) {
-    const changes: string[] = [];
-    rIdx.forEach((ri, k) => {
-      const a = rc[ri];
-      const b = lc[lIdx[k]];
-      if (a.type !== b.type) changes.push(`${a.name}: type ${a.type} -> ${b.type}`);
-      if (a.flags !== b.flags) {
-        changes.push(`${a.name}: flags ${flagNames(a.flags)} -> ${flagNames(b.flags)}`);
-      }
-    });
-    if (changes.length > 0) {
-      found.push({ category: "column-metadata", message: changes.join("; ") });
-    }
-  }
+  const plan = columnPlan(rc, lc, noise, rColumns !== undefined && lColumns !== undefined);
+  for (const difference of plan.differences) found.push({ ...difference });
+  const { rIdx, lIdx } = plan;
   const rows = (set: ResultSetJson) =>
     set.rows.filter((row): row is JsonValue[] => Array.isArray(row));
   const mask = (connectionId: number | undefined) => (value: JsonValue): unknown => {
@@ -335,7 +382,7 @@ function compareResultSet(
     ordered,
     recordedColumns: rIdx,
     liveColumns: lIdx,
-    columnNames: rIdx.map((i) => rc[i].name),
+    columnNames: plan.names,
     maskRecorded: mask(recorded.connectionId),
     maskLive: mask(live.connectionId),
   });

@@ -131,6 +131,11 @@ Deno.test("compareCommands(): a dropped column is column-metadata; common column
     noise: none,
   });
   assert.deepEqual(both.map((d) => d.category), ["column-metadata", "row-values"]);
+  // The same column sets under other noise rules: planned again, not taken from the first rules.
+  const ignored = compareCommands(side(SELECT, result()), side(SELECT, result(live, 2)), {
+    noise: new Noise([parseNoiseRule("column:updated_at")]),
+  });
+  assert.deepEqual(ignored.map((d) => d.category), ["row-values"]);
 });
 
 Deno.test("compareCommands(): a changed type or flags is column-metadata", () => {
