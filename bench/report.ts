@@ -26,6 +26,11 @@ export interface Measurement extends SysbenchResult {
    * threads took from it: the part of a delay a target's own CPU time does not show).
    */
   busiestThread?: { cpuPer1k: number; waitUsPerQuery: number };
+  /**
+   * How long the target stayed busy after sysbench stopped (catching up on deferred work), when
+   * that was at least one look of half a second; its CPU then is in `cpuPer1k.target`.
+   */
+  catchUpMs?: number;
 }
 
 /** Median, min and max of a series. */
@@ -324,6 +329,17 @@ export function formatReport(
       }
     }
     lines.push(pad(rows), "");
+    for (const name of Object.keys(targets)) {
+      const caughtUp = measurements.filter((m) =>
+        m.workload === workload && m.target === name && m.catchUpMs !== undefined
+      ).map((m) => m.catchUpMs!);
+      if (caughtUp.length === 0) continue;
+      lines.push(
+        `${name} stayed busy after sysbench stopped in ${caughtUp.length} run(s), up to ` +
+          `${(Math.max(...caughtUp) / 1000).toFixed(1)} s (that CPU is in its cpu-ms/1k q)`,
+        "",
+      );
+    }
     const ratioRows = rate === undefined
       ? ratios(measurements, references).filter((r) => r.workload === workload)
         .map((r) => [

@@ -25,6 +25,7 @@ import {
   sampleCpu,
   type SysbenchConfig,
   threadTimes,
+  treeCpuMs,
 } from "./sysbench.ts";
 import {
   DEFAULT_PROXY_COMMAND,
@@ -148,6 +149,40 @@ function rotated<T>(items: T[], round: number): T[] {
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
+/** How often {@link settle} looks, and the share of one core below which a target is idle. */
+const SETTLE_WINDOW_MS = 500;
+const SETTLE_IDLE_SHARE = 0.05;
+/** Longest {@link settle} waits. */
+const SETTLE_MAX_MS = 60_000;
+
+/**
+ * Waits until the target's processes are idle once sysbench has stopped, and returns how long
+ * that took and the CPU they spent meanwhile: a target that defers work (the comparing process of
+ * `proxy --compare`, in the idle scheduling class, catches up after a saturated run) must neither
+ * leave it to the next target's measurement nor have it go uncounted.
+ */
+async function settle(
+  pid: number,
+  signal: AbortSignal,
+): Promise<{ ms: number; cpuMs: number }> {
+  const cpu = () => {
+    const { user, system } = treeCpuMs(pid);
+    return user + system;
+  };
+  const started = performance.now();
+  const first = cpu();
+  let last = first;
+  for (;;) {
+    signal.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_WINDOW_MS));
+    const now = cpu();
+    const busy = now - last > SETTLE_WINDOW_MS * SETTLE_IDLE_SHARE;
+    last = now;
+    if (!busy || performance.now() - started > SETTLE_MAX_MS) break;
+  }
+  return { ms: performance.now() - started - SETTLE_WINDOW_MS, cpuMs: last - first };
+}
+
 /** One sysbench run with the CPU time each process spent meanwhile. */
 async function measure(
   running: RunningTarget,
@@ -162,9 +197,12 @@ async function measure(
   const busiest = running.pid === undefined
     ? undefined
     : busiestThread(threadsBefore, threadTimes(running.pid));
+  const settled = running.pid === undefined ? undefined : await settle(running.pid, signal);
   const spent = (key: "target" | "targetSystem" | "mariadb" | "sysbench") =>
     (after[key] ?? 0) - (before[key] ?? 0);
   const per1k = (ms: number) => ms / result.queries * 1000;
+  // What the target did after sysbench stopped (catching up) is its cost too.
+  const targetMs = spent("target") + (settled?.cpuMs ?? 0);
   const ours = spent("target") + spent("mariadb") + spent("sysbench");
   const capacity = (after.wall - before.wall) * navigator.hardwareConcurrency;
   return {
@@ -175,13 +213,14 @@ async function measure(
     attempt: at.attempt,
     cpuPer1k: {
       ...(running.pid === undefined ? {} : {
-        target: per1k(spent("target")),
+        target: per1k(targetMs),
         targetSystem: per1k(spent("targetSystem")),
       }),
       mariadb: per1k(spent("mariadb")),
       sysbench: per1k(spent("sysbench")),
     },
     otherCpuShare: Math.max(0, (after.machine - before.machine - ours) / capacity),
+    ...(settled && settled.ms >= SETTLE_WINDOW_MS ? { catchUpMs: settled.ms } : {}),
     ...(busiest === undefined ? {} : {
       busiestThread: {
         cpuPer1k: per1k(busiest.runNs / 1e6),
@@ -264,13 +303,16 @@ export async function main(args: string[]): Promise<number> {
               ? ""
               : `, ${m.cpuPer1k.target.toFixed(1)} cpu-ms/1k q`;
             const other = `other cpu ${(m.otherCpuShare * 100).toFixed(0)}%`;
+            const caughtUp = m.catchUpMs === undefined
+              ? ""
+              : `, busy ${(m.catchUpMs / 1000).toFixed(1)} s after`;
             const wait = m.busiestThread === undefined
               ? ""
               : `, waited ${m.busiestThread.waitUsPerQuery.toFixed(1)} us/q`;
             progress(
               `round ${round}/${options.rounds} ${workload} ${name} ... ` +
                 `${formatQps(m.qps)} qps (p50 ${m.latencyMs.p50.toFixed(3)} ms, ` +
-                `p95 ${m.p95Ms.toFixed(2)} ms${cpu}${wait}, ${other})` +
+                `p95 ${m.p95Ms.toFixed(2)} ms${cpu}${wait}${caughtUp}, ${other})` +
                 (noisy && attempt <= options.retries ? " noisy, again" : ""),
             );
             if (!best || m.otherCpuShare < best.otherCpuShare) best = m;
