@@ -197,22 +197,25 @@ export function machineBusyMs(): number {
   return (user + nice + system + irq + softirq + steal) * 1000 / CLOCK_TICKS;
 }
 
+/** The thread ids of `pid`, from /proc/<pid>/task; none when the process is gone. */
+function threadIds(pid: number): string[] {
+  try {
+    return [...Deno.readDirSync(`/proc/${pid}/task`)].map((entry) => entry.name);
+  } catch {
+    return [];
+  }
+}
+
 /**
  * As {@link cpuMs}, with the processes `pid` started and that still run (the comparing process of
  * `proxy --compare`), from /proc/<pid>/task/<tid>/children.
  */
 export function treeCpuMs(pid: number): { user: number; system: number } {
   const total = cpuMs(pid);
-  let tasks: Deno.DirEntry[] = [];
-  try {
-    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)];
-  } catch {
-    return total;
-  }
-  for (const task of tasks) {
+  for (const thread of threadIds(pid)) {
     let children: number[] = [];
     try {
-      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${thread}/children`);
       children = text.split(" ").filter(Boolean).map(Number);
     } catch {
       continue; // the thread has ended
@@ -258,17 +261,11 @@ export interface ThreadTimes {
  */
 export function threadTimes(pid: number): Map<string, ThreadTimes> {
   const times = new Map<string, ThreadTimes>();
-  let tasks: Deno.DirEntry[] = [];
-  try {
-    tasks = [...Deno.readDirSync(`/proc/${pid}/task`)];
-  } catch {
-    return times;
-  }
-  for (const task of tasks) {
+  for (const thread of threadIds(pid)) {
     try {
-      const [run, wait] = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`)
+      const [run, wait] = Deno.readTextFileSync(`/proc/${pid}/task/${thread}/schedstat`)
         .split(" ").map(Number);
-      times.set(task.name, { runNs: run, waitNs: wait });
+      times.set(thread, { runNs: run, waitNs: wait });
     } catch {
       // The thread has ended.
     }

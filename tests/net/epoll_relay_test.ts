@@ -422,6 +422,21 @@ async function forwardReceiver(
   return { receiver, forward, counters, close };
 }
 
+/** `turns` SELECT 1 exchanges through a relayed pair; returns the answer's bytes. */
+async function selectTurns(
+  pair: { client: Deno.Conn; server: Deno.Conn },
+  turns: number,
+): Promise<Uint8Array> {
+  const answer = concat([...SELECT_1_RESULT]);
+  for (let i = 0; i < turns; i++) {
+    await writeAll(pair.client, SELECT_1_QUERY);
+    await readExactly(pair.server, SELECT_1_QUERY.length);
+    await writeAll(pair.server, answer);
+    await readExactly(pair.client, answer.length);
+  }
+  return answer;
+}
+
 async function until(condition: () => boolean, what: string): Promise<void> {
   for (let waited = 0; !condition(); waited += 5) {
     if (waited > 5000) throw new Error(`timed out waiting for ${what}`);
@@ -441,13 +456,7 @@ for (const sink of ["port", "pipe"] as const) {
       const pair = await relayedPair(relay, [], wrapped);
       const started = performance.now();
       try {
-        const answer = concat([...SELECT_1_RESULT]);
-        for (let i = 0; i < 3; i++) {
-          await writeAll(pair.client, SELECT_1_QUERY);
-          await readExactly(pair.server, SELECT_1_QUERY.length);
-          await writeAll(pair.server, answer);
-          await readExactly(pair.client, answer.length);
-        }
+        const answer = await selectTurns(pair, 3);
         await relay.settled();
         await until(() => Atomics.load(counters, ForwardCounter.batches) === 0, "the batches");
         assert.deepEqual(offers, [{ forwards: true }]);
@@ -498,13 +507,7 @@ epollTest(
     wrapped.detach = () => forwardedState(tap.detach!()!, 3);
     const pair = await relayedPair(relay, [], wrapped);
     try {
-      const answer = concat([...SELECT_1_RESULT]);
-      for (let i = 0; i < 3; i++) {
-        await writeAll(pair.client, SELECT_1_QUERY);
-        await readExactly(pair.server, SELECT_1_QUERY.length);
-        await writeAll(pair.server, answer);
-        await readExactly(pair.client, answer.length);
-      }
+      await selectTurns(pair, 3);
       const burst = performance.now();
       assert.equal(receiver.batches, 0, "held for the deadline");
       await until(() => receiver.batches > 0, "the batch");
