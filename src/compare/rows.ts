@@ -145,7 +145,7 @@ export function compareRows(
     changed: [],
   };
   const differing = (a: unknown[], b: unknown[]) =>
-    a.flatMap((value, i) => key([value]) === key([b[i]]) ? [] : [i]);
+    a.flatMap((value, i) => sameValue(value, b[i]) ? [] : [i]);
   if (options.ordered) {
     const n = Math.max(recorded.length, live.length);
     for (let i = 0; i < n; i++) {
