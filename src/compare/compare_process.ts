@@ -64,14 +64,14 @@ if (normal) {
 const fifo = Deno.args[0];
 const pipe = fifo === undefined ? undefined : await Deno.open(fifo, { read: true, write: true });
 const relayed = pipe && (async () => {
-  for await (const { items, bytes } of readFrames(pipe.readable, decodeForwardFrame)) {
+  for await (const { items, bytes } of readFrames(pipe, decodeForwardFrame)) {
     comparing.relayBatch(items, bytes);
   }
 })();
 relayed?.catch((error) => send({ type: "failed", message: (error as Error).message }));
 
 try {
-  for await (const message of readFrames(Deno.stdin.readable)) {
+  for await (const message of readFrames(Deno.stdin)) {
     await comparing.handle(message as ComparingRequest);
   }
 } catch (error) {

@@ -407,8 +407,8 @@ async function forwardReceiver(
   const fd = openPipeWriter(`${dir}/fifo`);
   const reading = (async () => {
     await readFrom;
-    // The comparing process's own reader; left once the close has come (the stream is cancelled).
-    for await (const { items, bytes } of readFrames(file.readable, decodeForwardFrame)) {
+    // The comparing process's own reader, left once the close has come.
+    for await (const { items, bytes } of readFrames(file, decodeForwardFrame)) {
       take(items, bytes);
       if (received.at(-1)?.kind === ForwardItem.close) return;
     }
