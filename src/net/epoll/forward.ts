@@ -96,7 +96,9 @@ const FRAME_HEADER = 8;
 
 /**
  * A batch as one frame for a pipe: 32-bit little-endian lengths of the rest and of the items,
- * the items (`count` of them) and the bytes (`used` of them).
+ * the items (`count` of them) and the bytes (`used` of them). Written at the start of `into` when
+ * it has room (the worker reuses one buffer: a fresh one per batch is a fresh mapping, and its
+ * page faults, every few milliseconds), in a new buffer otherwise.
  *
  * @example
  * ```ts
@@ -109,15 +111,22 @@ export function encodeForwardFrame(
   count: number,
   bytes: Uint8Array,
   used: number,
+  into?: Uint8Array,
 ): Uint8Array {
   const itemBytes = count * FORWARD_ITEM_FIELDS * Float64Array.BYTES_PER_ELEMENT;
-  const frame = new Uint8Array(FRAME_HEADER + itemBytes + used);
-  const view = new DataView(frame.buffer);
+  const length = forwardFrameLength(count, used);
+  const frame = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   view.setUint32(0, frame.length - 4, true);
   view.setUint32(4, itemBytes, true);
   frame.set(new Uint8Array(items.buffer, items.byteOffset, itemBytes), FRAME_HEADER);
   frame.set(bytes.subarray(0, used), FRAME_HEADER + itemBytes);
   return frame;
+}
+
+/** Bytes of the frame of `count` items and `used` bytes (see {@link encodeForwardFrame}). */
+export function forwardFrameLength(count: number, used: number): number {
+  return FRAME_HEADER + count * FORWARD_ITEM_FIELDS * Float64Array.BYTES_PER_ELEMENT + used;
 }
 
 /** A frame's items and bytes, from what follows its length (copies: `body` may be reused). */

@@ -46,6 +46,7 @@ import {
   FORWARD_FLUSH_MS,
   FORWARD_ITEM_FIELDS,
   ForwardCounter,
+  forwardFrameLength,
   ForwardItem,
   type RelayForward,
 } from "./forward.ts";
@@ -157,8 +158,13 @@ class EpollLoop {
   #forwardDeadline = 0;
   /** {@link RelayForward.flushMs} */
   #forwardMs: number;
-  /** Frames (or what is left of one) the forward pipe had no room for yet, oldest first. */
-  #forwardPending: Uint8Array[] = [];
+  /** The forward pipe's frame, reused from batch to batch (see `encodeForwardFrame`). */
+  #forwardFrame = new Uint8Array(0);
+  /**
+   * Frames (or what is left of one) the forward pipe had no room for yet, oldest first, each with
+   * the forwarded bytes it was counted for.
+   */
+  #forwardPending: { frame: Uint8Array; counted: number }[] = [];
   /** The forward pipe's reader is gone: frames are dropped (and taken off the counters). */
   #forwardGone = false;
 
@@ -591,15 +597,23 @@ class EpollLoop {
       const bytes = this.#forwardBytes.slice(0, this.#forwardUsed).buffer;
       forward.port.postMessage({ items, bytes }, [items, bytes]);
     } else {
-      this.#forwardPending.push(
-        encodeForwardFrame(
-          this.#forwardItems,
-          this.#forwardCount,
-          this.#forwardBytes,
-          this.#forwardUsed,
-        ),
+      const length = forwardFrameLength(this.#forwardCount, this.#forwardUsed);
+      if (this.#forwardFrame.length < length) {
+        this.#forwardFrame = new Uint8Array(Math.max(length, this.#forwardFrame.length * 2));
+      }
+      const frame = encodeForwardFrame(
+        this.#forwardItems,
+        this.#forwardCount,
+        this.#forwardBytes,
+        this.#forwardUsed,
+        this.#forwardFrame,
       );
+      const pending = this.#forwardPending;
+      pending.push({ frame, counted: this.#forwardUsed });
       this.#writeForward();
+      // What the pipe did not take yet waits in a copy: the buffer is the next batch's.
+      const last = pending.at(-1);
+      if (last && last.frame.buffer === frame.buffer) last.frame = last.frame.slice();
     }
     this.#forwardCount = 0;
     this.#forwardUsed = 0;
@@ -612,12 +626,12 @@ class EpollLoop {
   #writeForward(): void {
     const pending = this.#forwardPending;
     while (pending.length > 0 && !this.#forwardGone) {
-      const frame = pending[0];
+      const { frame } = pending[0];
       const written = Number(
         this.#libc.symbols.write(this.#forward!.fd!, frame, BigInt(frame.length)),
       );
       if (written === frame.length) pending.shift();
-      else if (written >= 0) pending[0] = frame.subarray(written);
+      else if (written >= 0) pending[0].frame = frame.subarray(written);
       else {
         const errno = this.#errno();
         if (errno === EAGAIN) return;
@@ -643,15 +657,9 @@ class EpollLoop {
 
   /** Drops the pending frames: the reader will never have them, so the counters must not wait. */
   #dropForward(): void {
-    for (const frame of this.#forwardPending) {
+    for (const { counted } of this.#forwardPending) {
       // A partly written frame was counted whole; its written part is of no use alone.
-      const view = new DataView(frame.buffer);
-      const itemBytes = view.getUint32(4, true);
-      Atomics.sub(
-        this.#forwardCounters,
-        ForwardCounter.bytes,
-        frame.buffer.byteLength - 8 - itemBytes,
-      );
+      Atomics.sub(this.#forwardCounters, ForwardCounter.bytes, counted);
       Atomics.sub(this.#forwardCounters, ForwardCounter.batches, 1);
     }
     this.#forwardPending = [];
