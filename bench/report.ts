@@ -54,13 +54,24 @@ export interface TargetSummary {
   reconnects: number;
 }
 
-/** `subject` QPS over `reference` QPS: of the medians, and the range of same-round ratios. */
+/**
+ * `subject` QPS over `reference` QPS: of the medians, and the same-round ratios' range and
+ * {@link medianInterval} (absent with fewer than 6 rounds).
+ */
 export interface Ratio {
   workload: string;
   subject: string;
   reference: string;
   ratio: number;
   perRound: Spread;
+  interval?: Interval;
+}
+
+/** A confidence interval, and the probability that it holds what it estimates. */
+export interface Interval {
+  low: number;
+  high: number;
+  level: number;
 }
 
 /** A target from the issues: `subject` must reach `min` times `reference` on `workload`. */
@@ -88,6 +99,33 @@ export function spread(values: number[]): Spread {
     ? sorted[middle]
     : (sorted[middle - 1] + sorted[middle]) / 2;
   return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+/**
+ * A distribution-free confidence interval for the median of `values` (their k-th smallest and
+ * k-th largest, k as large as keeps the coverage at least `level`, from the binomial law of how
+ * many values fall below the median); undefined when even the smallest and largest cover less
+ * (95%: fewer than 6 values). On a noisy machine the same-round ratios of a few rounds often
+ * straddle a goal: the interval says whether a run decides it.
+ *
+ * @example
+ * ```ts
+ * const interval = medianInterval([0.9, 1.1, 0.95, 1.0, 1.05, 0.97]);
+ * console.log(interval); // { low: 0.9, high: 1.1, level: 0.96875 }
+ * ```
+ */
+export function medianInterval(values: number[], level = 0.95): Interval | undefined {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  // below: P(fewer than k of n values fall below the median) = P(Binomial(n, 1/2) < k).
+  let k = 0;
+  let below = 0;
+  for (let p = 2 ** -n; k < n / 2 && below + p <= (1 - level) / 2; k++) {
+    below += p;
+    p = p * (n - k) / (k + 1);
+  }
+  if (k === 0) return undefined;
+  return { low: sorted[k - 1], high: sorted[n - k], level: 1 - 2 * below };
 }
 
 function mean(values: number[]): number {
@@ -154,19 +192,14 @@ export function ratios(
     const names = Object.keys(targets);
     for (const subject of names.filter((name) => !references.has(name))) {
       for (const reference of names.filter((name) => references.has(name))) {
-        const perRound = measurements.filter((m) => m.workload === workload && m.target === subject)
-          .flatMap((m) => {
-            const other = measurements.find((o) =>
-              o.workload === workload && o.target === reference && o.round === m.round
-            );
-            return other ? [m.qps / other.qps] : [];
-          });
+        const perRound = roundRatios(measurements, workload, subject, reference);
         result.push({
           workload,
           subject,
           reference,
           ratio: targets[subject].qps.median / targets[reference].qps.median,
           perRound: spread(perRound),
+          interval: medianInterval(perRound),
         });
       }
     }
@@ -174,10 +207,37 @@ export function ratios(
   return result;
 }
 
-/** The goals whose subject and reference were both measured, with the ratio reached. */
-export function checkGoals(
+/** `subject` QPS over `reference` QPS in each round that measured both. */
+function roundRatios(
   measurements: Measurement[],
-): { goal: Goal; reference: string; ratio: number; met: boolean }[] {
+  workload: string,
+  subject: string,
+  reference: string,
+): number[] {
+  return measurements.filter((m) => m.workload === workload && m.target === subject)
+    .flatMap((m) => {
+      const other = measurements.find((o) =>
+        o.workload === workload && o.target === reference && o.round === m.round
+      );
+      return other ? [m.qps / other.qps] : [];
+    });
+}
+
+/** A goal checked: {@link checkGoals}. */
+export interface GoalCheck {
+  goal: Goal;
+  reference: string;
+  /** Of the median QPS; `met` when at least the goal's. */
+  ratio: number;
+  met: boolean;
+  /** The same-round ratios' 95% interval; undefined with fewer than 6 rounds. */
+  interval?: Interval;
+  /** The interval lies wholly on one side of the goal: the run says met or not met for sure. */
+  decided: boolean;
+}
+
+/** The goals whose subject and reference were both measured, with the ratio reached. */
+export function checkGoals(measurements: Measurement[]): GoalCheck[] {
   const summary = summarise(measurements);
   return GOALS.flatMap((goal) => {
     const targets = summary[goal.workload];
@@ -185,7 +245,12 @@ export function checkGoals(
     const reference = goal.reference === "haproxy-best" ? bestHaproxy(targets) : goal.reference;
     if (reference === undefined || !targets[reference]) return [];
     const ratio = targets[goal.subject].qps.median / targets[reference].qps.median;
-    return [{ goal, reference, ratio, met: ratio >= goal.min }];
+    const interval = medianInterval(
+      roundRatios(measurements, goal.workload, goal.subject, reference),
+    );
+    const decided = interval !== undefined &&
+      (interval.low >= goal.min || interval.high < goal.min);
+    return [{ goal, reference, ratio, met: ratio >= goal.min, interval, decided }];
   });
 }
 
@@ -346,6 +411,7 @@ export function formatReport(
           `  ${r.subject}/${r.reference}`,
           `${r.ratio.toFixed(3)}x`,
           `rounds ${r.perRound.min.toFixed(3)}..${r.perRound.max.toFixed(3)}`,
+          r.interval ? `median's ${intervalText(r.interval)}` : "",
         ])
       : latencyDeltas(measurements, references).filter((d) => d.workload === workload)
         .map((d) => [
@@ -356,11 +422,24 @@ export function formatReport(
     if (ratioRows.length > 0) lines.push(pad(ratioRows), "");
   }
   if (rate !== undefined) return lines.join("\n").trimEnd();
-  for (const { goal, reference, ratio, met } of checkGoals(measurements)) {
+  for (const { goal, reference, ratio, met, interval, decided } of checkGoals(measurements)) {
+    const sure = interval === undefined
+      ? " (fewer than 6 rounds: no interval)"
+      : decided
+      ? ""
+      : ` (not decided: the same-round ratios' median's ${
+        intervalText(interval)
+      } holds ${goal.min})`;
     lines.push(
       `goal: ${goal.subject} >= ${goal.min}x ${reference} on ${goal.workload}: ` +
-        `${ratio.toFixed(3)}x, ${met ? "met" : "NOT met"}`,
+        `${ratio.toFixed(3)}x, ${met ? "met" : "NOT met"}${sure}`,
     );
   }
   return lines.join("\n").trimEnd();
+}
+
+function intervalText(interval: Interval): string {
+  return `${(interval.level * 100).toFixed(0)}% interval ${interval.low.toFixed(3)}..${
+    interval.high.toFixed(3)
+  }`;
 }
