@@ -55,9 +55,9 @@ const READ_ROOM = 64 * 1024;
 /**
  * The messages of a byte stream, in order, however its reads split them; ends with the stream.
  * A stream that ends inside a message is an error. `decode` reads a message from its bytes
- * (which it must copy what it keeps of: they are reused); by default {@link deserializeCopy}. A reader
- * (a `Deno.FsFile`) reads straight into the buffer the messages are cut from: no chunk is
- * allocated per read.
+ * (which it must copy what it keeps of: they are reused); by default {@link deserializeCopy}.
+ * A reader (a `Deno.FsFile`) reads straight into the buffer the messages are cut from: no chunk
+ * is allocated per read.
  *
  * @example
  * ```ts ignore

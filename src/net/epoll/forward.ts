@@ -97,8 +97,8 @@ const FRAME_HEADER = 8;
 /**
  * A batch as one frame for a pipe: 32-bit little-endian lengths of the rest and of the items,
  * the items (`count` of them) and the bytes (`used` of them). Written at the start of `into` when
- * it has room (the worker reuses one buffer: a fresh one per batch is a fresh mapping, and its
- * page faults, every few milliseconds), in a new buffer otherwise.
+ * it has room (the worker reuses one buffer rather than allocate 100 KiB or more per batch at
+ * saturation), in a new buffer otherwise.
  *
  * @example
  * ```ts
