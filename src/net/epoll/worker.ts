@@ -608,11 +608,11 @@ class EpollLoop {
         this.#forwardUsed,
         this.#forwardFrame,
       );
-      const pending = this.#forwardPending;
-      pending.push({ frame, counted: this.#forwardUsed });
+      this.#forwardPending.push({ frame, counted: this.#forwardUsed });
       this.#writeForward();
-      // What the pipe did not take yet waits in a copy: the buffer is the next batch's.
-      const last = pending.at(-1);
+      // What the pipe did not take yet waits in a copy: the buffer is the next batch's. (A pipe
+      // without a reader has dropped it all: `#dropForward` replaced the list.)
+      const last = this.#forwardPending.at(-1);
       if (last && last.frame.buffer === frame.buffer) last.frame = last.frame.slice();
     }
     this.#forwardCount = 0;
