@@ -6,7 +6,8 @@
  * without a reader while this process lives. Every thread of this process, the JavaScript
  * runtime's and the garbage collector's included, runs in the idle scheduling class (nice 10
  * where that is refused), so the comparison takes a core
- * only when the relay does not want it. It ends when stdin does (its parent finished or died).
+ * only when the relay does not want it; and it steps aside altogether while the machine is busy
+ * (spare_time.ts). It ends when stdin does (its parent finished or died).
  *
  * Besides {@link ComparingResponse}s it sends `applied` messages, at most every
  * {@link APPLIED_EVERY_MS}, which the parent takes off the counters the relay checks.
@@ -16,6 +17,7 @@
 
 import { idleProcessPriority } from "../net/epoll/libc.ts";
 import { decodeForwardFrame } from "../net/epoll/forward.ts";
+import { spareTime } from "./spare_time.ts";
 import { Comparing, type ComparingRequest } from "./comparing.ts";
 import { encodeFrame, readFrames } from "./frames.ts";
 import { COMPARING_NICE, type ProcessResponse } from "./offthread.ts";
@@ -56,6 +58,7 @@ const comparing = new Comparing({
   },
   // The parent sends `finish` once every relay batch has been applied here.
   relayDrained: () => Promise.resolve(),
+  spareTime: spareTime(),
 });
 if (normal) {
   comparing.logger.log("debug", "compare-priority", `Comparing at normal priority: ${normal}`);

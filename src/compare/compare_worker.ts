@@ -9,6 +9,7 @@
 /// <reference lib="deno.worker" />
 
 import { idleThreadPriority } from "../net/epoll/libc.ts";
+import { spareTime } from "./spare_time.ts";
 import { Comparing, type ComparingRequest, type ComparingResponse } from "./comparing.ts";
 import { batchesApplied, type ForwardBatch, ForwardCounter } from "../net/epoll/forward.ts";
 import { COMPARING_NICE, type WorkerInit } from "./offthread.ts";
@@ -23,6 +24,7 @@ const comparing = new Comparing({
     if (relayBatches > 0) Atomics.sub(counters, ForwardCounter.batches, relayBatches);
   },
   relayDrained: () => batchesApplied(counters),
+  spareTime: spareTime(),
 });
 
 self.onmessage = (

@@ -22,6 +22,10 @@ import type { NoiseRule } from "./noise.ts";
 import type { CompareReport } from "./report.ts";
 import type { ConnectionInfo } from "../session/tap.ts";
 import { FORWARD_ITEM_FIELDS, ForwardItem } from "../net/epoll/forward.ts";
+import { SpareTime } from "./spare_time.ts";
+
+/** Items applied between two looks at the clock (see {@link SpareTime.due}). */
+const ITEMS_PER_LOOK = 32;
 
 /**
  * Kinds of batch items. `Forwarded`: the rest of the connection comes from the epoll relay's
@@ -56,6 +60,8 @@ export interface ComparingInit {
 export type ComparingRequest =
   | ComparingInit
   | { type: "batch"; items: BatchItem[]; bytes: ArrayBuffer }
+  /** The traffic is over: what waits is applied at once, without pausing (see spare_time.ts). */
+  | { type: "drain" }
   | { type: "finish" };
 
 /** Messages from the comparing side. */
@@ -72,6 +78,11 @@ export interface ComparingHost {
   applied(bytes: number, relayBatches: number): void;
   /** Resolves once every batch the relay posted has been given to {@link Comparing.relayBatch}. */
   relayDrained(): Promise<void>;
+  /**
+   * Where this thread's CPU time can be read: the relay's batches are then applied in slices
+   * that pause while the machine is busy (see spare_time.ts).
+   */
+  spareTime?: SpareTime;
 }
 
 /** The comparing side's state. */
@@ -89,10 +100,17 @@ export class Comparing {
   #forwarded = new Set<number>();
   /** Batches from the relay's worker not applied yet, oldest first; `at`: the next item. */
   #fromRelay: { items: Float64Array; bytes: Uint8Array; at: number }[] = [];
+  /** Slices the relay's batches while the machine is busy; undefined: applied as they come. */
+  #spare: SpareTime | undefined;
+  /** Set while the relay's batches wait out a busy machine. */
+  #pause: ReturnType<typeof setTimeout> | undefined;
+  /** The traffic is over: what is left is applied at once. */
+  #finishing = false;
 
   /** A comparing side that reports to `host`. */
   constructor(host: ComparingHost) {
     this.#host = host;
+    this.#spare = host.spareTime;
     this.#logger = {
       log(level: LogLevel, event: string, message: string, fields?: LogFields) {
         host.post({ type: "log", level, event, message, fields });
@@ -112,9 +130,22 @@ export class Comparing {
       else if (request.type === "batch") {
         this.#apply(request.items, new Uint8Array(request.bytes));
         this.#host.applied(request.bytes.byteLength, 0);
-      } else if (request.type === "finish") {
+      } else if (request.type === "drain") this.#drain();
+      else if (request.type === "finish") {
         // The relay has stopped: what it posted is all there is, maybe still on its way.
+        this.#drain();
         await this.#host.relayDrained();
+        const paused = this.#spare?.paused;
+        if (paused?.count) {
+          this.#logger.log(
+            "debug",
+            "compare-paused",
+            `The comparison stepped aside ${paused.count} times (${
+              (paused.ms / 1000).toFixed(1)
+            } s) while the machine was busy`,
+            { pauses: paused.count, pausedMs: paused.ms },
+          );
+        }
         await this.#engine?.settled();
         this.#host.post({ type: "report", report: this.#builder!.finish() });
       }
@@ -126,8 +157,37 @@ export class Comparing {
   /** Takes a batch from the epoll relay's worker (`ForwardBatch`). */
   relayBatch(items: Float64Array, bytes: Uint8Array): void {
     this.#fromRelay.push({ items, bytes, at: 0 });
+    this.#pump();
+  }
+
+  /** From now on, applies the relay's batches as they come, and those waiting now. */
+  #drain(): void {
+    this.#finishing = true;
+    clearTimeout(this.#pause);
+    this.#pause = undefined;
+    this.#pump();
+  }
+
+  /**
+   * Applies the relay's batches, in slices while there is a clock to slice them by: a slice that
+   * finds the machine busy pauses the rest (see spare_time.ts), unless the traffic is over.
+   */
+  #pump(): void {
+    if (this.#pause !== undefined) return;
+    const spare = this.#finishing ? undefined : this.#spare;
     try {
-      this.#applyFromRelay();
+      for (;;) {
+        spare?.begin();
+        if (!this.#applyFromRelay(spare)) return;
+        const pause = spare!.end();
+        if (pause > 0) {
+          this.#pause = setTimeout(() => {
+            this.#pause = undefined;
+            this.#pump();
+          }, pause);
+          return;
+        }
+      }
     } catch (error) {
       this.#host.post({ type: "failed", message: (error as Error).message });
     }
@@ -181,24 +241,32 @@ export class Comparing {
           break;
         case ItemKind.Forwarded:
           this.#forwarded.add(item[1]);
-          this.#applyFromRelay();
+          this.#pump();
           break;
       }
     }
   }
 
-  /** Applies the relay worker's batches, up to an item whose connection is not forwarded yet. */
-  #applyFromRelay(): void {
+  /**
+   * Applies the relay worker's batches, up to an item whose connection is not forwarded yet, or
+   * until `spare`'s slice has run its length (then true).
+   */
+  #applyFromRelay(spare?: SpareTime): boolean {
     const fromRelay = this.#fromRelay;
     const forwarded = this.#forwarded;
     const taps = this.#taps;
+    let look = ITEMS_PER_LOOK;
     while (fromRelay.length > 0) {
       const batch = fromRelay[0];
       const { items, bytes } = batch;
       for (; batch.at < items.length; batch.at += FORWARD_ITEM_FIELDS) {
+        if (spare && --look === 0) {
+          if (spare.due()) return true;
+          look = ITEMS_PER_LOOK;
+        }
         const at = batch.at;
         const id = items[at + 1];
-        if (!forwarded.has(id)) return;
+        if (!forwarded.has(id)) return false;
         this.#seen = items[at + 4];
         const tap = taps.get(id);
         switch (items[at]) {
@@ -221,6 +289,7 @@ export class Comparing {
       fromRelay.shift();
       this.#host.applied(bytes.byteLength, 1);
     }
+    return false;
   }
 }
 

@@ -8,8 +8,10 @@
  *
  * The comparing side is a child process (compare_process.ts) whose threads all run in the idle
  * scheduling class (`SCHED_IDLE`: only on a core nothing else wants; nice 10 where refused), so
- * neither its JavaScript nor its garbage collection competes with the relay; the relay's worker
- * writes its batches to a FIFO the process reads, and this thread sees none of them. Where a
+ * neither its JavaScript nor its garbage collection competes with the relay, and which pauses
+ * while the machine is busy (spare_time.ts: on some virtual machines, being runnable at all costs
+ * the traffic); the relay's worker writes its batches to a FIFO the process reads, and this
+ * thread sees none of them. Where a
  * process cannot be started, it is a worker thread (compare_worker.ts), idle the same, which the
  * relay worker's batches reach on a port.
  *
@@ -325,6 +327,8 @@ export async function startOffThreadCompare(
     async finish() {
       flush();
       try {
+        // No more pauses for a busy machine: nothing is relayed any more.
+        request({ type: "drain" });
         await side.drained(() => failure !== undefined);
         if (failure) throw failure;
         // Made only now: a failure while draining must not leave a rejected promise unawaited.

@@ -113,6 +113,29 @@ export function monotonicClock(libc: Libc): () => number {
   };
 }
 
+const CLOCK_THREAD_CPUTIME_ID = 3;
+
+/**
+ * A reader of the calling thread's CPU time in milliseconds (CLOCK_THREAD_CPUTIME_ID), or
+ * undefined where FFI is not allowed. The library stays open for the reader's lifetime.
+ *
+ * @example
+ * ```ts ignore
+ * const cpu = threadCpuClock();
+ * if (cpu) console.debug(`${cpu().toFixed(1)} ms of CPU so far`);
+ * ```
+ */
+export function threadCpuClock(): (() => number) | undefined {
+  if (epollUnavailable() !== undefined) return undefined;
+  const libc = openLibc();
+  const time = new BigInt64Array(2);
+  const bytes = new Uint8Array(time.buffer);
+  return () => {
+    libc.symbols.clock_gettime(CLOCK_THREAD_CPUTIME_ID, bytes);
+    return Number(time[0]) * 1000 + Number(time[1]) / 1e6;
+  };
+}
+
 const PRIO_PROCESS = 0;
 
 /**

@@ -1,0 +1,138 @@
+/**
+ * The comparing side steps aside while the machine is busy: `SpareTime` measures each slice's
+ * share of the CPU, and `Comparing` applies the relay's batches in such slices, pausing between
+ * them while the share is low, and at once when the traffic is over.
+ */
+import assert from "node:assert/strict";
+import { SpareTime } from "../../src/compare/spare_time.ts";
+import { Comparing, type ComparingResponse, ItemKind } from "../../src/compare/comparing.ts";
+import { FORWARD_ITEM_FIELDS, ForwardItem } from "../../src/net/epoll/forward.ts";
+
+/** A clock the test moves. */
+function clocks() {
+  const clock = { cpu: 0, wall: 0 };
+  return { clock, threadCpu: () => clock.cpu, now: () => clock.wall };
+}
+
+Deno.test("SpareTime.due() says when a slice has run its length", () => {
+  const { clock, ...time } = clocks();
+  const spare = new SpareTime({ ...time, sliceMs: 5 });
+  spare.begin();
+  clock.wall = 4.9;
+  assert.equal(spare.due(), false);
+  clock.wall = 5;
+  assert.equal(spare.due(), true);
+});
+
+Deno.test("SpareTime.end() never pauses a slice that got its time", () => {
+  const { clock, ...time } = clocks();
+  const spare = new SpareTime(time);
+  for (let i = 0; i < 10; i++) {
+    spare.begin();
+    clock.wall += 5;
+    clock.cpu += 2.5; // half: the threshold itself
+    assert.equal(spare.end(), 0);
+  }
+  assert.deepEqual(spare.paused, { count: 0, ms: 0 });
+});
+
+Deno.test("SpareTime.end() pauses longer while the machine stays busy, and stops when it is not", () => {
+  const { clock, ...time } = clocks();
+  const spare = new SpareTime(time);
+  const slice = (cpu: number) => {
+    spare.begin();
+    clock.wall += 5;
+    clock.cpu += cpu;
+    return spare.end();
+  };
+  assert.deepEqual([slice(0.2), slice(2), slice(0), slice(1), slice(0), slice(0.5)], [
+    20,
+    40,
+    80,
+    160,
+    320,
+    320,
+  ]);
+  assert.equal(slice(5), 0);
+  assert.equal(slice(0), 20);
+  assert.deepEqual(spare.paused, { count: 7, ms: 960 });
+});
+
+/** A comparing side with a busy or idle machine, and what it said it applied. */
+function comparingSide(options: { busy: boolean; minPauseMs?: number }) {
+  const clock = { cpu: 0, wall: 0 };
+  // Each look at the clock is a millisecond later; the thread gets all of it, or nothing.
+  const spare = new SpareTime({
+    now: () => (options.busy ? clock.wall++ : (clock.cpu++, clock.wall++)),
+    threadCpu: () => clock.cpu,
+    minPauseMs: options.minPauseMs ?? 1,
+    maxPauseMs: 2,
+  });
+  const applied: number[] = [];
+  const posted: ComparingResponse[] = [];
+  const comparing = new Comparing({
+    post: (message) => posted.push(message),
+    applied: (_bytes, relayBatches) => relayBatches > 0 && applied.push(relayBatches),
+    relayDrained: () => Promise.resolve(),
+    spareTime: spare,
+  });
+  return { comparing, spare, applied, posted };
+}
+
+/** A relay batch of `count` items for connection 1 (bytes no tap sees: none is open). */
+function relayBatch(count: number): [Float64Array, Uint8Array] {
+  const items = new Float64Array(count * FORWARD_ITEM_FIELDS);
+  for (let i = 0; i < count; i++) {
+    items.set([ForwardItem.client, 1, 0, 0, 0], i * FORWARD_ITEM_FIELDS);
+  }
+  return [items, new Uint8Array(16)];
+}
+
+async function forwarded(comparing: Comparing): Promise<void> {
+  await comparing.handle({
+    type: "batch",
+    items: [[ItemKind.Forwarded, 1, 0]],
+    bytes: new ArrayBuffer(0),
+  });
+}
+
+Deno.test("Comparing applies the relay's batches at once on a machine with time to spare", async () => {
+  const { comparing, spare, applied } = comparingSide({ busy: false });
+  await forwarded(comparing);
+  comparing.relayBatch(...relayBatch(2000));
+  assert.deepEqual(applied, [1]);
+  assert.deepEqual(spare.paused, { count: 0, ms: 0 });
+});
+
+Deno.test("Comparing pauses between slices of the relay's batches while the machine is busy", async () => {
+  const { comparing, spare, applied } = comparingSide({ busy: true });
+  await forwarded(comparing);
+  comparing.relayBatch(...relayBatch(2000));
+  comparing.relayBatch(...relayBatch(10));
+  assert.deepEqual(applied, [], "a busy slice must not go on to apply the whole batch");
+  const until = Date.now() + 5000;
+  while (applied.length < 2 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.deepEqual(applied, [1, 1], "every batch is applied in the end, in order");
+  assert.ok(spare.paused.count >= 2, `paused ${spare.paused.count} times`);
+});
+
+Deno.test("Comparing applies what waits at once when the traffic is over", async () => {
+  const { comparing, applied, posted } = comparingSide({ busy: true, minPauseMs: 60_000 });
+  await comparing.handle({
+    type: "init",
+    recording: new URL("../../recordings/demo.jsonl", import.meta.url).pathname,
+    against: "test",
+    noise: [],
+    ordered: false,
+    maxBehindBytes: 1 << 20,
+  });
+  await forwarded(comparing);
+  comparing.relayBatch(...relayBatch(2000));
+  assert.deepEqual(applied, []);
+  // A minute's pause is due; `finish` cancels it (the test's timer check would see it left).
+  await comparing.handle({ type: "finish" });
+  assert.deepEqual(applied, [1]);
+  assert.deepEqual(posted.map((message) => message.type), ["ready", "log", "report"]);
+});
