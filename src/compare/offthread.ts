@@ -446,10 +446,6 @@ async function comparingProcess(
     args: [
       "run",
       "--quiet",
-      // V8's memory reducer collects garbage whenever the JavaScript thread looks idle, which a
-      // comparison pausing for a busy machine does: that work (marking a heap holding the whole
-      // recording) took the process 3-5 ms of CPU per 1000 queries forwarded at saturation.
-      "--v8-flags=--no-memory-reducer",
       ...processPermissions(init.recording),
       new URL("./compare_process.ts", import.meta.url).href,
       ...(fifo ? [fifo] : []),

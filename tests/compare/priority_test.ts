@@ -3,7 +3,6 @@
  * class (`SCHED_IDLE`), so that it takes a core only when forwarding does not need it. In a child
  * process (the default), every thread of that process is, the runtime's and garbage collector's
  * included; in a worker thread, that thread is. The proxy's own threads keep their priority.
- * The process's V8 runs without its memory reducer (idle-time collections).
  */
 import assert from "node:assert/strict";
 import { type CompareIsolation, startOffThreadCompare } from "../../src/compare/offthread.ts";
@@ -57,9 +56,6 @@ for (const isolation of ["process", "thread"] as CompareIsolation[]) {
           assert.ok(threads.length > 4, JSON.stringify(threads));
           assert.ok(threads.every(([, priority]) => priority === idle), JSON.stringify(threads));
           assert.ok(fresh.every(([, priority]) => priority === base), JSON.stringify(fresh));
-          // Nor does V8 collect garbage whenever its thread looks idle (see offthread.ts).
-          const command = Deno.readTextFileSync(`/proc/${compare.pid}/cmdline`).split("\0");
-          assert.ok(command.includes("--v8-flags=--no-memory-reducer"), command.join(" "));
         } else {
           // The worker's thread, and threads it started since (they inherit its class).
           assert.ok(fresh.some(([, priority]) => priority === idle), JSON.stringify(fresh));
