@@ -5,9 +5,9 @@
  * frames), which this process opens for reading and writing, so that the relay never finds it
  * without a reader while this process lives. Every thread of this process, the JavaScript
  * runtime's and the garbage collector's included, runs in the idle scheduling class (nice 10
- * where that is refused), so the comparison takes a core
- * only when the relay does not want it; and it steps aside altogether while the machine is busy
- * (spare_time.ts). It ends when stdin does (its parent finished or died).
+ * where that is refused), so the comparison takes a core only when the relay does not want it;
+ * and it steps aside altogether while the machine is busy (spare_time.ts). It ends when stdin
+ * does (its parent finished or died).
  *
  * Besides {@link ComparingResponse}s it sends `applied` messages, at most every
  * {@link APPLIED_EVERY_MS}, which the parent takes off the counters the relay checks.

@@ -11,9 +11,8 @@
  * neither its JavaScript nor its garbage collection competes with the relay, and which pauses
  * while the machine is busy (spare_time.ts: on some virtual machines, being runnable at all costs
  * the traffic); the relay's worker writes its batches to a FIFO the process reads, and this
- * thread sees none of them. Where a
- * process cannot be started, it is a worker thread (compare_worker.ts), idle the same, which the
- * relay worker's batches reach on a port.
+ * thread sees none of them. Where a process cannot be started, it is a worker thread
+ * (compare_worker.ts), idle the same, which the relay worker's batches reach on a port.
  *
  * The comparison never holds traffic back, and never holds more than
  * {@link OffThreadCompareOptions.maxBehindBytes} of it: when the comparison is that far behind, each

@@ -105,10 +105,15 @@ const CLOCK_MONOTONIC = 1;
  * but the same in every thread (each thread's `performance.now()` has its own zero).
  */
 export function monotonicClock(libc: Libc): () => number {
+  return clockReader(libc, CLOCK_MONOTONIC);
+}
+
+/** A reader of clock `id` (`clock_gettime`) in milliseconds. */
+function clockReader(libc: Libc, id: number): () => number {
   const time = new BigInt64Array(2);
   const bytes = new Uint8Array(time.buffer);
   return () => {
-    libc.symbols.clock_gettime(CLOCK_MONOTONIC, bytes);
+    libc.symbols.clock_gettime(id, bytes);
     return Number(time[0]) * 1000 + Number(time[1]) / 1e6;
   };
 }
@@ -127,13 +132,7 @@ const CLOCK_THREAD_CPUTIME_ID = 3;
  */
 export function threadCpuClock(): (() => number) | undefined {
   if (epollUnavailable() !== undefined) return undefined;
-  const libc = openLibc();
-  const time = new BigInt64Array(2);
-  const bytes = new Uint8Array(time.buffer);
-  return () => {
-    libc.symbols.clock_gettime(CLOCK_THREAD_CPUTIME_ID, bytes);
-    return Number(time[0]) * 1000 + Number(time[1]) / 1e6;
-  };
+  return clockReader(openLibc(), CLOCK_THREAD_CPUTIME_ID);
 }
 
 const PRIO_PROCESS = 0;
