@@ -20,7 +20,7 @@ import {
   ForwardCounter,
   ForwardItem,
 } from "../../src/net/epoll/forward.ts";
-import { closeDescriptor, makeFifo, openPipeWriter } from "../../src/net/epoll/libc.ts";
+import { closeDescriptor, makeFifo, openLibc, openPipeWriter } from "../../src/net/epoll/libc.ts";
 import { readFrames } from "../../src/compare/frames.ts";
 import { frame, hex } from "../helpers/hex.ts";
 import {
@@ -405,19 +405,37 @@ async function forwardReceiver(
   makeFifo(`${dir}/fifo`);
   const file = await Deno.open(`${dir}/fifo`, { read: true, write: true });
   const fd = openPipeWriter(`${dir}/fifo`);
+  // Frames lost or garbled would leave the reader waiting for ever: past a deadline it is told
+  // the pipe has ended, and the test fails instead of hanging.
+  let stop!: () => void;
+  const stopped = new Promise<null>((resolve) => (stop = () => resolve(null)));
+  const source = { read: (into: Uint8Array) => Promise.race([file.read(into), stopped]) };
   const reading = (async () => {
     await readFrom;
     // The comparing process's own reader, left once the close has come.
-    for await (const { items, bytes } of readFrames(file, decodeForwardFrame)) {
+    for await (const { items, bytes } of readFrames(source, decodeForwardFrame)) {
       take(items, bytes);
       if (received.at(-1)?.kind === ForwardItem.close) return;
     }
+    throw new Error("The forward pipe's reader never saw the connection's close");
   })();
   const forward = { fd, counters: counters.buffer, maxBehindBytes };
   const close = async () => {
-    await reading;
-    closeDescriptor(fd);
-    await Deno.remove(dir, { recursive: true });
+    const late = setTimeout(() => {
+      stop();
+      // One byte ends the read still pending on the pipe (its op would leak otherwise).
+      const libc = openLibc();
+      libc.symbols.write(fd, new Uint8Array(1), 1n);
+      libc.close();
+    }, 5000);
+    try {
+      await reading;
+    } finally {
+      clearTimeout(late);
+      file.close();
+      closeDescriptor(fd);
+      await Deno.remove(dir, { recursive: true });
+    }
   };
   return { receiver, forward, counters, close };
 }
