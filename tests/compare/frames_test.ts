@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { encodeFrame, readFrames } from "../../src/compare/frames.ts";
+import { concat } from "../helpers/hex.ts";
 
 /** A reader that hands out `bytes` in reads of at most `most` bytes (a pipe's short reads). */
 function dribble(bytes: Uint8Array, most: number) {
@@ -13,13 +14,6 @@ function dribble(bytes: Uint8Array, most: number) {
       return Promise.resolve(count);
     },
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) all.set(part, (at += part.length) - part.length);
-  return all;
 }
 
 const messages = [

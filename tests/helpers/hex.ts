@@ -30,6 +30,17 @@ export function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** Joins byte arrays end to end, independent of the codec's own `concatBytes`. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
+}
+
 /** Builds a frame (4-byte header + payload) by hand, independent of the codec's writer. */
 export function frame(sequenceId: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + payload.length);

@@ -22,7 +22,7 @@ import {
 } from "../../src/net/epoll/forward.ts";
 import { closeDescriptor, makeFifo, openLibc, openPipeWriter } from "../../src/net/epoll/libc.ts";
 import { readFrames } from "../../src/compare/frames.ts";
-import { frame, hex } from "../helpers/hex.ts";
+import { concat, frame, hex } from "../helpers/hex.ts";
 import {
   CLASSIC,
   loginFrames,
@@ -31,7 +31,6 @@ import {
   withCompression,
 } from "../helpers/login.ts";
 import { silentLogger } from "../../src/log.ts";
-import { concatBytes } from "../../src/protocol/framing.ts";
 
 const unavailable = EpollRelay.unavailable();
 
@@ -110,10 +109,6 @@ function pattern(length: number, seed: number): Uint8Array {
   const bytes = new Uint8Array(length);
   for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
   return bytes;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  return concatBytes(parts, parts.reduce((n, p) => n + p.length, 0));
 }
 
 /** A test that needs epoll (Linux, FFI allowed); elsewhere it is ignored, naming the reason. */
