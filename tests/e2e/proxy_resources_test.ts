@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
 import mysql from "mysql2/promise";
+import { concat } from "../helpers/hex.ts";
 import { liveTest, type MariaDB } from "../helpers/mariadb.ts";
 import { type LogRecord, type ProxyHarness, withProxy } from "../helpers/proxy.ts";
 
@@ -168,16 +169,6 @@ async function readSlowly(
   assert.deepEqual(pending, [], "the output ended in the middle of a row");
   got.seconds = (performance.now() - started) / 1000;
   return got;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    all.set(part, offset);
-    offset += part.length;
-  }
-  return all;
 }
 
 /** The server's own `[COUNT(*), SUM(seq), SUM(CRC32(v))]` over the rows of `sql`. */

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import mysql from "mysql2/promise";
 import { createSessionTap, type DecodedPacket, startProxy } from "../../mod.ts";
 import { Command } from "../../src/protocol/constants.ts";
-import { concatBytes } from "../../src/protocol/framing.ts";
+import { concat } from "../helpers/hex.ts";
 import { liveTest, type MariaDB, unavailableTest } from "../helpers/mariadb.ts";
 import { findBinary } from "../helpers/mariadb_server.ts";
 
@@ -130,10 +130,6 @@ async function startCapture(dumpcap: string, filter: string): Promise<Capture> {
       until(() => indexOf(concat(chunks), bytes) >= 0, "the packet", timeoutMs),
     stop,
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  return concatBytes(parts, parts.reduce((n, part) => n + part.length, 0));
 }
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { renumberAuth } from "../../src/net/renumber.ts";
 import type { ByteStream } from "../../src/net/relay.ts";
-import { frame, hex } from "../helpers/hex.ts";
+import { concat, frame, hex } from "../helpers/hex.ts";
 
 /** A stream that reads the given chunks, one per read. */
 function chunks(parts: Uint8Array[]): ByteStream {
@@ -34,8 +34,6 @@ async function readAll(stream: ByteStream): Promise<Uint8Array> {
   }
 }
 
-const concat = (...parts: Uint8Array[]) => new Uint8Array(parts.flatMap((p) => [...p]));
-
 /** Every way of cutting `bytes` in two, and byte by byte. */
 function splits(bytes: Uint8Array): Uint8Array[][] {
   const ways = [[bytes], [...bytes].map((b) => new Uint8Array([b]))];
@@ -51,8 +49,8 @@ const OK = hex("00 00 00 0200 0000");
 const COMMAND = hex("03 53454c4543542031");
 
 Deno.test("renumberAuth() moves the client's login packets one back and clears CLIENT_SSL, then stops at a command", async () => {
-  const input = concat(frame(2, RESPONSE), frame(0, COMMAND));
-  const expected = concat(frame(1, RESPONSE_NO_SSL), frame(0, COMMAND));
+  const input = concat([frame(2, RESPONSE), frame(0, COMMAND)]);
+  const expected = concat([frame(1, RESPONSE_NO_SSL), frame(0, COMMAND)]);
   for (const parts of splits(input)) {
     const progress = { done: false };
     const stream = renumberAuth(chunks(parts), { offset: -1, progress, client: { tls: false } });
@@ -68,12 +66,12 @@ Deno.test("renumberAuth() sets CLIENT_SSL in the HandshakeResponse when only the
     progress,
     client: { tls: true },
   });
-  assert.deepEqual(await readAll(stream), concat(frame(2, RESPONSE), frame(4, hex("aabb"))));
+  assert.deepEqual(await readAll(stream), concat([frame(2, RESPONSE), frame(4, hex("aabb"))]));
 });
 
 Deno.test("renumberAuth() renumbers the server's auth packets up to the OK (caching_sha2 fast auth), then nothing", async () => {
-  const input = concat(frame(2, MORE_DATA_FAST), frame(3, OK), frame(1, OK));
-  const expected = concat(frame(3, MORE_DATA_FAST), frame(4, OK), frame(1, OK));
+  const input = concat([frame(2, MORE_DATA_FAST), frame(3, OK), frame(1, OK)]);
+  const expected = concat([frame(3, MORE_DATA_FAST), frame(4, OK), frame(1, OK)]);
   for (const parts of splits(input)) {
     const progress = { done: false };
     const stream = renumberAuth(chunks(parts), { offset: 1, progress });
@@ -91,7 +89,7 @@ Deno.test("renumberAuth() ends at an ERR too, and wraps sequence ids at 255", as
   });
   assert.deepEqual(
     await readAll(stream),
-    concat(frame(0, hex("fe 6d7973716c5f00")), frame(1, err)),
+    concat([frame(0, hex("fe 6d7973716c5f00")), frame(1, err)]),
   );
   assert.equal(progress.done, true);
 });
@@ -103,5 +101,5 @@ Deno.test("renumberAuth() reads the initial bytes first and leaves everything al
     progress,
     initial: frame(7, OK),
   });
-  assert.deepEqual(await readAll(stream), concat(frame(7, OK), frame(5, OK)));
+  assert.deepEqual(await readAll(stream), concat([frame(7, OK), frame(5, OK)]));
 });

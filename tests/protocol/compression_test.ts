@@ -7,7 +7,7 @@ import {
 } from "../../src/protocol/compression.ts";
 import { type Packet, PacketFramer } from "../../src/protocol/framing.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
-import { frame, hex, toHex } from "../helpers/hex.ts";
+import { concat, frame, hex, toHex } from "../helpers/hex.ts";
 
 /** A compressed frame made by hand: 7-byte header, then the body as given. */
 function compressedFrame(sequenceId: number, body: Uint8Array, uncompressedLength: number) {
@@ -18,16 +18,6 @@ function compressedFrame(sequenceId: number, body: Uint8Array, uncompressedLengt
     4,
   );
   out.set(body, 7);
-  return out;
-}
-
-function join(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
   return out;
 }
 
@@ -87,7 +77,7 @@ Deno.test("CompressedFramer inflates a captured frame holding a whole result set
 });
 
 Deno.test("CompressedFramer gives the same packets at every split point of two frames", () => {
-  const stream = join(CAPTURED_QUERY, CAPTURED_RESULT);
+  const stream = concat([CAPTURED_QUERY, CAPTURED_RESULT]);
   const whole = packets([stream]);
   assert.equal(whole.length, 6);
   for (let i = 0; i <= stream.length; i++) {
@@ -102,10 +92,10 @@ Deno.test("CompressedFramer: a logical packet straddles a deflated and a stored-
   const logical = frame(0, payload);
   const first = logical.subarray(0, 150);
   const second = logical.subarray(150);
-  const stream = join(
+  const stream = concat([
     compressedFrame(0, deflateSync(first), first.length),
     compressedFrame(1, second, 0),
-  );
+  ]);
   const seqs: number[] = [];
   const framer = new CompressedFramer();
   const out: string[] = [];
@@ -124,8 +114,8 @@ Deno.test("CompressedFramer: several packets in one frame, and a frame ending mi
   const b = frame(2, hex("fe00000200"));
   const c = frame(3, hex("0131"));
   // Frame 1 holds packet a, packet b, and the first 2 bytes of c's header; frame 2 the rest.
-  const head = join(a, b, c.subarray(0, 2));
-  const stream = join(compressedFrame(1, head, 0), compressedFrame(2, c.subarray(2), 0));
+  const head = concat([a, b, c.subarray(0, 2)]);
+  const stream = concat([compressedFrame(1, head, 0), compressedFrame(2, c.subarray(2), 0)]);
   assert.deepEqual(packets([stream]), ["1:01", "2:fe00000200", "3:0131"]);
 });
 
@@ -234,7 +224,7 @@ Deno.test("serializeCompressed() splits more than 16 MiB - 1 bytes into frames; 
 Deno.test("PacketFramer.stop() ends push() after the current packet and reports the bytes taken", () => {
   const ok = frame(2, hex("00000002000000"));
   const rest = hex("0d0000 00 000000");
-  const chunk = join(ok, rest);
+  const chunk = concat([ok, rest]);
   const framer = new PacketFramer();
   const seen: number[] = [];
   const used = framer.push(chunk, (p) => {

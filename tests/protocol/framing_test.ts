@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type Packet, PacketFramer } from "../../src/protocol/framing.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
-import { frame, hex, readCapture, toHex } from "../helpers/hex.ts";
+import { concat, frame, hex, readCapture, toHex } from "../helpers/hex.ts";
 
 interface Seen {
   sequenceId: number;
@@ -23,16 +23,6 @@ function collect(framer: PacketFramer, chunks: Uint8Array[]): Seen[] {
   return seen;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 // A real result set from MariaDB 10.11 (mariadb CLI, `SELECT 1 AS a, NULL AS b, 'x' AS c`).
 const RESULT_SET = [
   frame(1, hex("01")),
@@ -45,7 +35,7 @@ const RESULT_SET = [
 ];
 
 Deno.test("PacketFramer.push() yields the same packets at every split point of a stream", () => {
-  const stream = concat(...RESULT_SET);
+  const stream = concat(RESULT_SET);
   const expected = collect(new PacketFramer(), [stream]);
   assert.equal(expected.length, 7);
   for (let cut = 0; cut <= stream.length; cut++) {
@@ -55,14 +45,14 @@ Deno.test("PacketFramer.push() yields the same packets at every split point of a
 });
 
 Deno.test("PacketFramer.push() handles a stream delivered one byte at a time", () => {
-  const stream = concat(...RESULT_SET);
+  const stream = concat(RESULT_SET);
   const expected = collect(new PacketFramer(), [stream]);
   const bytes = Array.from(stream, (b) => new Uint8Array([b]));
   assert.deepEqual(collect(new PacketFramer(), bytes), expected);
 });
 
 Deno.test("PacketFramer.push() handles every pair of split points in a short stream", () => {
-  const stream = concat(frame(0, hex("0e")), frame(0, hex("")), frame(1, hex("0301")));
+  const stream = concat([frame(0, hex("0e")), frame(0, hex("")), frame(1, hex("0301"))]);
   const expected = collect(new PacketFramer(), [stream]);
   assert.equal(expected.length, 3);
   for (let a = 0; a <= stream.length; a++) {
@@ -117,7 +107,7 @@ Deno.test("PacketFramer reassembles a 0xffffff payload followed by the empty fra
 
 Deno.test("PacketFramer reassembles continuation frames at split points around the boundary", () => {
   const payload = bigPayload(0xffffff + 10);
-  const stream = concat(...continued(payload, 255), frame(0, hex("0e")));
+  const stream = concat([...continued(payload, 255), frame(0, hex("0e"))]);
   const boundary = 4 + 0xffffff;
   for (
     const cut of [1, 3, 4, 5, boundary - 1, boundary, boundary + 2, boundary + 4, boundary + 5]
@@ -139,7 +129,7 @@ Deno.test("PacketFramer reassembles continuation frames at split points around t
 
 Deno.test("PacketFramer reassembles a 2 x 0xffffff payload arriving in 64 KiB reads in linear time", () => {
   const payload = bigPayload(2 * 0xffffff + 1);
-  const stream = concat(...continued(payload, 0));
+  const stream = concat(continued(payload, 0));
   const seen: Uint8Array[] = [];
   const framer = new PacketFramer();
   const started = performance.now();
@@ -171,7 +161,11 @@ Deno.test("PacketFramer throws ProtocolError once a packet exceeds maxPacketLeng
 
 Deno.test("PacketFramer with truncateAbove keeps only a prefix of large packets, at every size", () => {
   const payload = bigPayload(2 * 0xffffff + 100);
-  const stream = concat(...continued(payload, 0), frame(3, hex("0e")), frame(0, bigPayload(70000)));
+  const stream = concat([
+    ...continued(payload, 0),
+    frame(3, hex("0e")),
+    frame(0, bigPayload(70000)),
+  ]);
   const framer = new PacketFramer({ truncateAbove: 1000 });
   const seen: Packet[] = [];
   let peak = 0;
