@@ -6,8 +6,9 @@
  * without a reader while this process lives. Every thread of this process, the JavaScript
  * runtime's and the garbage collector's included, runs in the idle scheduling class (nice 10
  * where that is refused), so the comparison takes a core only when the relay does not want it;
- * and it steps aside altogether while the machine is busy (spare_time.ts). It ends when stdin
- * does (its parent finished or died).
+ * and it steps aside altogether while the machine is busy (spare_time.ts), the relay's batches
+ * waiting meanwhile in memory it reuses (backlog.ts). It ends when stdin does (its parent finished
+ * or died).
  *
  * Besides {@link ComparingResponse}s it sends `applied` messages, at most every
  * {@link APPLIED_EVERY_MS}, which the parent takes off the counters the relay checks.
@@ -16,7 +17,8 @@
  */
 
 import { idleProcessPriority } from "../net/epoll/libc.ts";
-import { decodeForwardFrame } from "../net/epoll/forward.ts";
+import { forwardFrameParts } from "../net/epoll/forward.ts";
+import { Backlog } from "./backlog.ts";
 import { spareTime } from "./spare_time.ts";
 import { Comparing, type ComparingRequest } from "./comparing.ts";
 import { encodeFrame, readFrames } from "./frames.ts";
@@ -66,9 +68,14 @@ if (normal) {
 
 const fifo = Deno.args[0];
 const pipe = fifo === undefined ? undefined : await Deno.open(fifo, { read: true, write: true });
+const backlog = new Backlog();
+const placeFrame = (body: Uint8Array) => {
+  const { items, bytes } = forwardFrameParts(body);
+  return backlog.place(items, bytes);
+};
 const relayed = pipe && (async () => {
-  for await (const { items, bytes } of readFrames(pipe, decodeForwardFrame)) {
-    comparing.relayBatch(items, bytes);
+  for await (const { items, bytes, release } of readFrames(pipe, placeFrame)) {
+    comparing.relayBatch(items, bytes, release);
   }
 })();
 relayed?.catch((error) => send({ type: "failed", message: (error as Error).message }));

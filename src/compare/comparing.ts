@@ -99,7 +99,7 @@ export class Comparing {
   /** Connections whose items from the relay's worker may be applied (see the module's note). */
   #forwarded = new Set<number>();
   /** Batches from the relay's worker not applied yet, oldest first; `at`: the next item. */
-  #fromRelay: { items: Float64Array; bytes: Uint8Array; at: number }[] = [];
+  #fromRelay: { items: Float64Array; bytes: Uint8Array; at: number; release?: () => void }[] = [];
   /** Slices the relay's batches while the machine is busy; undefined: applied as they come. */
   #spare: SpareTime | undefined;
   /** Set while the relay's batches wait out a busy machine. */
@@ -154,9 +154,12 @@ export class Comparing {
     }
   }
 
-  /** Takes a batch from the epoll relay's worker (`ForwardBatch`). */
-  relayBatch(items: Float64Array, bytes: Uint8Array): void {
-    this.#fromRelay.push({ items, bytes, at: 0 });
+  /**
+   * Takes a batch from the epoll relay's worker (`ForwardBatch`); `release` is called once it has
+   * been applied (its memory may then be reused: see backlog.ts).
+   */
+  relayBatch(items: Float64Array, bytes: Uint8Array, release?: () => void): void {
+    this.#fromRelay.push({ items, bytes, at: 0, release });
     this.#pump();
   }
 
@@ -287,6 +290,7 @@ export class Comparing {
         }
       }
       fromRelay.shift();
+      batch.release?.();
       this.#host.applied(bytes.byteLength, 1);
     }
     return false;

@@ -107,14 +107,17 @@ Deno.test("Comparing applies the relay's batches at once on a machine with time 
 Deno.test("Comparing pauses between slices of the relay's batches while the machine is busy", async () => {
   const { comparing, spare, applied } = comparingSide({ busy: true });
   await forwarded(comparing);
-  comparing.relayBatch(...relayBatch(2000));
-  comparing.relayBatch(...relayBatch(10));
+  const released: string[] = [];
+  comparing.relayBatch(...relayBatch(2000), () => released.push("first"));
+  comparing.relayBatch(...relayBatch(10), () => released.push("second"));
   assert.deepEqual(applied, [], "a busy slice must not go on to apply the whole batch");
+  assert.deepEqual(released, [], "a batch's memory is given back only once it is applied");
   const until = Date.now() + 5000;
   while (applied.length < 2 && Date.now() < until) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   assert.deepEqual(applied, [1, 1], "every batch is applied in the end, in order");
+  assert.deepEqual(released, ["first", "second"]);
   assert.ok(spare.paused.count >= 2, `paused ${spare.paused.count} times`);
 });
 

@@ -131,10 +131,25 @@ export function forwardFrameLength(count: number, used: number): number {
 
 /** A frame's items and bytes, from what follows its length (copies: `body` may be reused). */
 export function decodeForwardFrame(body: Uint8Array): { items: Float64Array; bytes: Uint8Array } {
+  const parts = forwardFrameParts(body);
+  return { items: new Float64Array(parts.items.slice().buffer), bytes: parts.bytes.slice() };
+}
+
+/**
+ * A frame's items and bytes as views of `body` (what follows the frame's length), for a reader
+ * that copies them where it likes.
+ *
+ * @example
+ * ```ts
+ * const frame = encodeForwardFrame(new Float64Array([0, 1, 0, 2, 5]), 1, new Uint8Array([1, 2]), 2);
+ * console.log(forwardFrameParts(frame.subarray(4)).items.length); // 40
+ * ```
+ */
+export function forwardFrameParts(body: Uint8Array): { items: Uint8Array; bytes: Uint8Array } {
   const itemBytes = new DataView(body.buffer, body.byteOffset).getUint32(0, true);
   const start = FRAME_HEADER - 4;
   return {
-    items: new Float64Array(body.slice(start, start + itemBytes).buffer),
-    bytes: body.slice(start + itemBytes),
+    items: body.subarray(start, start + itemBytes),
+    bytes: body.subarray(start + itemBytes),
   };
 }
