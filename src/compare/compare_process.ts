@@ -3,12 +3,12 @@
  * stdin, out on stdout, both framed (frames.ts); stderr is the parent's. The epoll relay's worker
  * writes the connections it took over to the FIFO named by the first argument (forward.ts
  * frames), which this process opens for reading and writing, so that the relay never finds it
- * without a reader while this process lives, and reads on a timer (polled_pipe.ts). Every thread
- * of this process, the JavaScript runtime's and the garbage collector's included, runs in the idle
- * scheduling class (nice 10 where that is refused), so the comparison takes a core only when the
- * relay does not want it; and it steps aside altogether while the machine is busy
- * (spare_time.ts), the relay's batches waiting meanwhile in memory it reuses (backlog.ts). It ends
- * when stdin does (its parent finished or died).
+ * without a reader while this process lives. Every thread of this process, the JavaScript
+ * runtime's and the garbage collector's included, runs in the idle scheduling class (nice 10
+ * where that is refused), so the comparison takes a core only when the relay does not want it;
+ * and it steps aside altogether while the machine is busy (spare_time.ts), the relay's batches
+ * waiting meanwhile in memory it reuses (backlog.ts). It ends when stdin does (its parent finished
+ * or died).
  *
  * Besides {@link ComparingResponse}s it sends `applied` messages, at most every
  * {@link APPLIED_EVERY_MS}, which the parent takes off the counters the relay checks.
@@ -16,8 +16,7 @@
  * @module
  */
 
-import { epollUnavailable, idleProcessPriority } from "../net/epoll/libc.ts";
-import { PolledPipe } from "./polled_pipe.ts";
+import { idleProcessPriority } from "../net/epoll/libc.ts";
 import { forwardFrameParts } from "../net/epoll/forward.ts";
 import { Backlog } from "./backlog.ts";
 import { spareTime } from "./spare_time.ts";
@@ -68,12 +67,7 @@ if (normal) {
 }
 
 const fifo = Deno.args[0];
-// Polled without a thread waiting in read(2) (polled_pipe.ts), where FFI allows.
-const pipe = fifo === undefined
-  ? undefined
-  : epollUnavailable() === undefined
-  ? new PolledPipe(fifo)
-  : await Deno.open(fifo, { read: true, write: true });
+const pipe = fifo === undefined ? undefined : await Deno.open(fifo, { read: true, write: true });
 const backlog = new Backlog();
 const placeFrame = (body: Uint8Array) => {
   const { items, bytes } = forwardFrameParts(body);

@@ -201,7 +201,6 @@ function idlePriority(nice: number, threads: (libc: Libc) => number[]): string |
 }
 
 const O_WRONLY = 1;
-const O_RDWR = 2;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
 const F_SETPIPE_SZ = 1031;
@@ -244,29 +243,6 @@ export function openPipeWriter(path: string): number {
       throw new Error(`Cannot open the pipe ${path}: ${errnoMessage(errnoReader(libc)())}`);
     }
     libc.symbols.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES); // smaller is fine, only sooner full
-    return fd;
-  } finally {
-    libc.close();
-  }
-}
-
-/**
- * Opens the FIFO at `path` for non-blocking reads, and for writing too, so that it never finds
- * itself without a writer (its reads then never end, and a writer never finds it without a
- * reader). Close it with {@link closeDescriptor}.
- *
- * @example
- * ```ts ignore
- * const fd = openPipeReader("/tmp/compare-x/relay.fifo");
- * ```
- */
-export function openPipeReader(path: string): number {
-  const libc = openLibc();
-  try {
-    const fd = libc.symbols.open(cString(path), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
-    if (fd < 0) {
-      throw new Error(`Cannot open the pipe ${path}: ${errnoMessage(errnoReader(libc)())}`);
-    }
     return fd;
   } finally {
     libc.close();
