@@ -16,6 +16,8 @@
  * @module
  */
 
+import { forwardFrameParts } from "../net/epoll/forward.ts";
+
 /** Bytes of a chunk: 10-20 of the relay's batches at saturation (20 ms each). */
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -121,6 +123,22 @@ export class Backlog {
     // The current chunk is written on from its start again; a full one waits to be reused.
     if (chunk !== this.#current) this.#free.push(chunk);
   }
+}
+
+/**
+ * A `readFrames` decoder for the relay's pipe (forward.ts frames): each frame's batch is copied
+ * into `backlog`, to be released once applied.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const batch of readFrames(pipe, forwardFramesInto(new Backlog()))) use(batch);
+ * ```
+ */
+export function forwardFramesInto(backlog: Backlog): (body: Uint8Array) => PlacedBatch {
+  return (body) => {
+    const { items, bytes } = forwardFrameParts(body);
+    return backlog.place(items, bytes);
+  };
 }
 
 /** `n` rounded up to a multiple of 8 (a Float64Array's alignment). */

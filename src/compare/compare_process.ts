@@ -17,8 +17,7 @@
  */
 
 import { idleProcessPriority } from "../net/epoll/libc.ts";
-import { forwardFrameParts } from "../net/epoll/forward.ts";
-import { Backlog } from "./backlog.ts";
+import { Backlog, forwardFramesInto } from "./backlog.ts";
 import { spareTime } from "./spare_time.ts";
 import { Comparing, type ComparingRequest } from "./comparing.ts";
 import { encodeFrame, readFrames } from "./frames.ts";
@@ -68,13 +67,9 @@ if (normal) {
 
 const fifo = Deno.args[0];
 const pipe = fifo === undefined ? undefined : await Deno.open(fifo, { read: true, write: true });
-const backlog = new Backlog();
-const placeFrame = (body: Uint8Array) => {
-  const { items, bytes } = forwardFrameParts(body);
-  return backlog.place(items, bytes);
-};
 const relayed = pipe && (async () => {
-  for await (const { items, bytes, release } of readFrames(pipe, placeFrame)) {
+  const batches = readFrames(pipe, forwardFramesInto(new Backlog()));
+  for await (const { items, bytes, release } of batches) {
     comparing.relayBatch(items, bytes, release);
   }
 })();

@@ -13,7 +13,6 @@ import {
   type TapReport,
 } from "../../src/session/tap.ts";
 import {
-  decodeForwardFrame,
   FORWARD_COUNTER_BYTES,
   FORWARD_ITEM_FIELDS,
   type ForwardBatch,
@@ -22,6 +21,7 @@ import {
 } from "../../src/net/epoll/forward.ts";
 import { closeDescriptor, makeFifo, openLibc, openPipeWriter } from "../../src/net/epoll/libc.ts";
 import { readFrames } from "../../src/compare/frames.ts";
+import { Backlog, forwardFramesInto } from "../../src/compare/backlog.ts";
 import { concat, frame, hex } from "../helpers/hex.ts";
 import {
   CLASSIC,
@@ -408,8 +408,10 @@ async function forwardReceiver(
   const reading = (async () => {
     await readFrom;
     // The comparing process's own reader, left once the close has come.
-    for await (const { items, bytes } of readFrames(source, decodeForwardFrame)) {
+    const batches = readFrames(source, forwardFramesInto(new Backlog()));
+    for await (const { items, bytes, release } of batches) {
       take(items, bytes);
+      release();
       if (received.at(-1)?.kind === ForwardItem.close) return;
     }
     throw new Error("The forward pipe's reader never saw the connection's close");

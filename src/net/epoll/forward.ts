@@ -103,7 +103,7 @@ const FRAME_HEADER = 8;
  * @example
  * ```ts
  * const frame = encodeForwardFrame(new Float64Array([0, 1, 0, 2, 5]), 1, new Uint8Array([1, 2]), 2);
- * console.log(decodeForwardFrame(frame.subarray(4)).bytes); // Uint8Array(2) [ 1, 2 ]
+ * console.log(forwardFrameParts(frame.subarray(4)).bytes); // Uint8Array(2) [ 1, 2 ]
  * ```
  */
 export function encodeForwardFrame(
@@ -127,12 +127,6 @@ export function encodeForwardFrame(
 /** Bytes of the frame of `count` items and `used` bytes (see {@link encodeForwardFrame}). */
 export function forwardFrameLength(count: number, used: number): number {
   return FRAME_HEADER + count * FORWARD_ITEM_FIELDS * Float64Array.BYTES_PER_ELEMENT + used;
-}
-
-/** A frame's items and bytes, from what follows its length (copies: `body` may be reused). */
-export function decodeForwardFrame(body: Uint8Array): { items: Float64Array; bytes: Uint8Array } {
-  const parts = forwardFrameParts(body);
-  return { items: new Float64Array(parts.items.slice().buffer), bytes: parts.bytes.slice() };
 }
 
 /**
