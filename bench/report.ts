@@ -17,7 +17,8 @@ export interface Measurement extends SysbenchResult {
   cpuPer1k: { target?: number; targetSystem?: number; mariadb: number; sysbench: number };
   /**
    * Busy CPU time not spent by the target, MariaDB or sysbench, as a share of all cores: other
-   * work on the machine (and interrupt time the kernel charges to no process). High means noisy.
+   * work on the machine, interrupt time the kernel charges to no process, and on a virtual machine
+   * the time the hypervisor gave to others (steal). High means noisy.
    */
   otherCpuShare: number;
   /**

@@ -188,7 +188,8 @@ export function childrenCpuMs(): number {
 
 /**
  * Busy time of all CPUs together in milliseconds, from the first line of /proc/stat: everything
- * but idle and iowait. Less the processes measured, it shows how much else ran meanwhile.
+ * but idle and iowait, steal included. Less the processes measured, it shows how much else ran
+ * meanwhile, the hypervisor's other guests included.
  */
 export function machineBusyMs(): number {
   const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
