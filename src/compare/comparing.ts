@@ -104,6 +104,8 @@ export class Comparing {
   #spare: SpareTime | undefined;
   /** Set while the relay's batches wait out a busy machine. */
   #pause: ReturnType<typeof setTimeout> | undefined;
+  /** When that pause ends (`performance.now()`). */
+  #pauseEnds = 0;
   /** The traffic is over: what is left is applied at once. */
   #finishing = false;
 
@@ -116,6 +118,14 @@ export class Comparing {
         host.post({ type: "log", level, event, message, fields });
       },
     };
+  }
+
+  /**
+   * Milliseconds until the relay's batches are applied again when they wait out a busy machine
+   * (see spare_time.ts), 0 when they do not: the process need not read the next ones before.
+   */
+  get pausedFor(): number {
+    return this.#pause === undefined ? 0 : Math.max(0, this.#pauseEnds - performance.now());
   }
 
   /** Where its log lines go (to the host, which logs them). */
@@ -184,6 +194,7 @@ export class Comparing {
         if (!this.#applyFromRelay(spare)) return;
         const pause = spare!.end();
         if (pause > 0) {
+          this.#pauseEnds = performance.now() + pause;
           this.#pause = setTimeout(() => {
             this.#pause = undefined;
             this.#pump();

@@ -10,8 +10,8 @@
  * scheduling class (`SCHED_IDLE`: only on a core nothing else wants; nice 10 where refused), so
  * neither its JavaScript nor its garbage collection competes with the relay, and which pauses
  * while the machine is busy (spare_time.ts: on some virtual machines, being runnable at all costs
- * the traffic); the relay's worker writes its batches to a FIFO the process reads, and this
- * thread sees none of them. Where a process cannot be started, it is a worker thread
+ * the traffic); the relay's worker writes its batches to a ring in memory shared with the process
+ * (net/epoll/ring.ts), which it reads when it likes, and this thread sees none of them. Where a process cannot be started, it is a worker thread
  * (compare_worker.ts), idle the same, which the relay worker's batches reach on a port.
  *
  * The comparison never holds traffic back, and never holds more than
@@ -22,7 +22,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import type { Logger } from "../log.ts";
 import type { NoiseRule } from "./noise.ts";
 import type { CompareReport } from "./report.ts";
@@ -39,7 +39,14 @@ import {
   ForwardCounter,
   type RelayForward,
 } from "../net/epoll/forward.ts";
-import { closeDescriptor, epollUnavailable, makeFifo, openPipeWriter } from "../net/epoll/libc.ts";
+import {
+  closeDescriptor,
+  createSharedMemory,
+  epollUnavailable,
+  type SharedMemory,
+  unmapSharedMemory,
+} from "../net/epoll/libc.ts";
+import { ringBytes } from "../net/epoll/ring.ts";
 import {
   type BatchItem,
   behindReason,
@@ -82,6 +89,13 @@ export type ProcessResponse =
  */
 export type CompareIsolation = "process" | "thread";
 
+/**
+ * Bytes of the ring the relay's worker writes to the comparing process: 320 ms (the longest the
+ * comparison steps aside) of 50 MB/s of traffic. Its pages are taken as they are first written.
+ * What does not fit waits in the worker until there is room (forward.ts).
+ */
+export const FORWARD_RING_BYTES = 16 * 1024 * 1024;
+
 /** Longest a chunk waits before it is sent to the comparing side. */
 export const FLUSH_MS = 2;
 /** A batch this large is sent at once. */
@@ -122,7 +136,8 @@ export interface OffThreadCompare {
   readonly forward: RelayForward | undefined;
   /**
    * Sends what is left, waits for every comparison and resolves to the report (rejects when the
-   * comparison failed); ends the comparing side.
+   * comparison failed); ends the comparing side. Once the proxy has stopped: its relay must not
+   * forward any more.
    */
   finish(): Promise<CompareReport>;
   /** Ends the comparing side now. */
@@ -184,6 +199,8 @@ export async function startOffThreadCompare(
   const fail = (error: Error) => {
     if (failure) return;
     failure = error;
+    // The relay's worker drops what it would send from now on (forward.ts).
+    Atomics.store(behind, ForwardCounter.gone, 1);
     if (started) {
       options.logger.log(
         "error",
@@ -194,7 +211,7 @@ export async function startOffThreadCompare(
     onFailure?.(error);
   };
   const side = isolation === "process"
-    ? await comparingProcess(init, behind, receive, fail)
+    ? comparingProcess(init, behind, receive, fail)
     : comparingWorker(init, counters, receive, fail);
   let forward: RelayForward | undefined;
   try {
@@ -428,26 +445,24 @@ function processPermissions(recording: string): string[] {
 /** Most a finished comparing process gets to exit on its own before it is killed. */
 const EXIT_GRACE_MS = 2000;
 
-async function comparingProcess(
+function comparingProcess(
   init: ComparingInit,
   behind: Int32Array,
   receive: (message: ComparingResponse) => void,
   fail: (error: Error) => void,
-): Promise<Side> {
-  // The epoll relay's worker writes to a FIFO the process reads (both ends are open before the
-  // directory goes); without FFI there is no epoll relay, and nothing to forward.
-  const dir = epollUnavailable() === undefined
-    ? await Deno.makeTempDir({ prefix: "mysql-proxy-compare-" })
+): Side {
+  // The epoll relay's worker writes to a ring the process maps before it is ready; without FFI
+  // there is no epoll relay, and nothing to forward.
+  const ring = epollUnavailable() === undefined
+    ? createSharedMemory("mysql-proxy-compare", ringBytes(FORWARD_RING_BYTES))
     : undefined;
-  const fifo = dir === undefined ? undefined : join(dir, "relay.fifo");
-  if (fifo) makeFifo(fifo);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",
       ...processPermissions(init.recording),
       new URL("./compare_process.ts", import.meta.url).href,
-      ...(fifo ? [fifo] : []),
+      ...(ring ? [ring.path] : []),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -455,7 +470,14 @@ async function comparingProcess(
   }).spawn();
   const stdin = child.stdin.getWriter();
   let ended = false;
-  let fd: number | undefined;
+  /** The ring's name: open until the process has mapped it (or is gone). */
+  let named = ring !== undefined;
+  const unname = () => {
+    if (named) closeDescriptor(ring!.fd);
+    named = false;
+  };
+  /** The ring as the relay's worker writes to it, until `end()`. */
+  let mapped: SharedMemory | undefined = ring;
   const send = (message: ComparingRequest) => {
     // A write fails only when the process is gone, which its status reports.
     stdin.write(encodeFrame(message)).catch(() => {});
@@ -478,22 +500,13 @@ async function comparingProcess(
     await reading;
     if (!ended) fail(new Error(`The comparing process exited early (${exitText(status)})`));
   });
-  const removeDir = () => {
-    if (dir) Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  const closePipe = () => {
-    if (fd !== undefined) closeDescriptor(fd);
-    fd = undefined;
-  };
   return {
     pid: child.pid,
     send,
     forward(shared) {
-      if (!fifo) return undefined;
-      // The process opened its end before it said it was ready.
-      fd = openPipeWriter(fifo);
-      removeDir();
-      return { ...shared, fd };
+      // The process mapped the ring before it said it was ready.
+      unname();
+      return mapped && { ...shared, ring: mapped };
     },
     // The process has applied every batch the relay wrote once it has said so.
     drained: (failed) => batchesApplied(behind, failed),
@@ -504,16 +517,19 @@ async function comparingProcess(
       await child.status;
       clearTimeout(timer);
       await reading;
-      closePipe();
-      removeDir();
+      unname();
+      // The proxy has stopped (see `finish()`): the relay's worker writes no more.
+      if (mapped) unmapSharedMemory(mapped);
+      mapped = undefined;
     },
     terminate() {
       ended = true;
       killQuietly(child);
       stdin.abort().catch(() => {});
-      // The pipe stays open: the relay may still be running, and must not write to a descriptor
-      // number something else has been given since. Without a reader, its writes just fail.
-      removeDir();
+      unname();
+      // The ring stays mapped: the relay's worker may still be running, and told the reader is
+      // gone it drops what it would write there.
+      Atomics.store(behind, ForwardCounter.gone, 1);
     },
   };
 }

@@ -101,6 +101,7 @@ Deno.test("Comparing applies the relay's batches at once on a machine with time 
   await forwarded(comparing);
   comparing.relayBatch(...relayBatch(2000));
   assert.deepEqual(applied, [1]);
+  assert.equal(comparing.pausedFor, 0);
   assert.deepEqual(spare.paused, { count: 0, ms: 0 });
 });
 
@@ -134,8 +135,11 @@ Deno.test("Comparing applies what waits at once when the traffic is over", async
   await forwarded(comparing);
   comparing.relayBatch(...relayBatch(2000));
   assert.deepEqual(applied, []);
+  // The comparing process looks at its ring again only then.
+  assert.ok(comparing.pausedFor > 59_000, `paused for ${comparing.pausedFor} ms`);
   // A minute's pause is due; `finish` cancels it (the test's timer check would see it left).
   await comparing.handle({ type: "finish" });
   assert.deepEqual(applied, [1]);
+  assert.equal(comparing.pausedFor, 0);
   assert.deepEqual(posted.map((message) => message.type), ["ready", "log", "report"]);
 });

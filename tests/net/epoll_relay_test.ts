@@ -19,7 +19,13 @@ import {
   ForwardCounter,
   ForwardItem,
 } from "../../src/net/epoll/forward.ts";
-import { closeDescriptor, makeFifo, openLibc, openPipeWriter } from "../../src/net/epoll/libc.ts";
+import {
+  closeDescriptor,
+  createSharedMemory,
+  sharedMemoryAt,
+  unmapSharedMemory,
+} from "../../src/net/epoll/libc.ts";
+import { ByteRing, ringBytes, ringSource } from "../../src/net/epoll/ring.ts";
 import { readFrames } from "../../src/compare/frames.ts";
 import { Backlog, forwardFramesInto } from "../../src/compare/backlog.ts";
 import { concat, frame, hex } from "../helpers/hex.ts";
@@ -368,13 +374,15 @@ epollTest(
 );
 
 /**
- * What reaches a forward port or pipe: the items, and whether they are taken in (counted back).
- * A pipe is read until its close item has come (so no read is left waiting at the end).
+ * What reaches a forward port or ring: the items, and whether they are taken in (counted back).
+ * A ring (of `ringCapacity` bytes) is read once `readFrom` resolves, until its close item has
+ * come.
  */
-async function forwardReceiver(
+function forwardReceiver(
   maxBehindBytes: number,
-  sink: "port" | "pipe",
+  sink: "port" | "ring",
   readFrom: Promise<void> = Promise.resolve(),
+  ringCapacity = 1 << 20,
 ) {
   const counters = new Int32Array(new SharedArrayBuffer(FORWARD_COUNTER_BYTES));
   const received: { kind: number; id: number; bytes: Uint8Array; time: number }[] = [];
@@ -396,15 +404,14 @@ async function forwardReceiver(
     const forward = { port: channel.port1, counters: counters.buffer, maxBehindBytes };
     return { receiver, forward, counters, close: () => channel.port2.close() };
   }
-  const dir = await Deno.makeTempDir({ prefix: "forward-pipe-" });
-  makeFifo(`${dir}/fifo`);
-  const file = await Deno.open(`${dir}/fifo`, { read: true, write: true });
-  const fd = openPipeWriter(`${dir}/fifo`);
-  // Frames lost or garbled would leave the reader waiting for ever: past a deadline it is told
-  // the pipe has ended, and the test fails instead of hanging.
-  let stop!: () => void;
-  const stopped = new Promise<null>((resolve) => (stop = () => resolve(null)));
-  const source = { read: (into: Uint8Array) => Promise.race([file.read(into), stopped]) };
+  const memory = createSharedMemory("forward-test", ringBytes(ringCapacity));
+  // Mapped once here, as the comparing process maps it: the relay's worker views it too.
+  closeDescriptor(memory.fd);
+  const ring = new ByteRing(sharedMemoryAt(memory));
+  // Frames lost or garbled would leave the reader looking for ever: past a deadline it is told
+  // the ring has ended, and the test fails instead of hanging.
+  let stopped = false;
+  const source = ringSource(ring, () => 1, () => stopped);
   const reading = (async () => {
     await readFrom;
     // The comparing process's own reader, left once the close has come.
@@ -414,24 +421,17 @@ async function forwardReceiver(
       release();
       if (received.at(-1)?.kind === ForwardItem.close) return;
     }
-    throw new Error("The forward pipe's reader never saw the connection's close");
+    throw new Error("The forward ring's reader never saw the connection's close");
   })();
-  const forward = { fd, counters: counters.buffer, maxBehindBytes };
+  const forward = { ring: memory, counters: counters.buffer, maxBehindBytes };
   const close = async () => {
-    const late = setTimeout(() => {
-      stop();
-      // One byte ends the read still pending on the pipe (its op would leak otherwise).
-      const libc = openLibc();
-      libc.symbols.write(fd, new Uint8Array(1), 1n);
-      libc.close();
-    }, 5000);
+    const late = setTimeout(() => (stopped = true), 5000);
     try {
       await reading;
     } finally {
       clearTimeout(late);
-      file.close();
-      closeDescriptor(fd);
-      await Deno.remove(dir, { recursive: true });
+      // The relay has stopped: nothing views the ring any more.
+      unmapSharedMemory(memory);
     }
   };
   return { receiver, forward, counters, close };
@@ -459,11 +459,11 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-for (const sink of ["port", "pipe"] as const) {
+for (const sink of ["port", "ring"] as const) {
   epollTest(
     `EpollRelay forwards a connection to the forward ${sink} when its tap asks: in order, with its close; past the receiver's room it stops, says so, and still closes`,
     async () => {
-      const { receiver, forward, counters, close } = await forwardReceiver(1000, sink);
+      const { receiver, forward, counters, close } = forwardReceiver(1000, sink);
       const relay = new EpollRelay({ logger: silentLogger, forward });
       const { tap, wrapped, here } = detachableTap();
       const offers: (DetachOffer | undefined)[] = [];
@@ -515,7 +515,7 @@ for (const sink of ["port", "pipe"] as const) {
 epollTest(
   "EpollRelay gathers forwarded bytes for the forward's flushMs: a burst goes in one batch, at the deadline even with no more traffic",
   async () => {
-    const { receiver, forward, close } = await forwardReceiver(64 << 20, "port");
+    const { receiver, forward, close } = forwardReceiver(64 << 20, "port");
     const flushMs = 1000;
     const relay = new EpollRelay({ logger: silentLogger, forward: { ...forward, flushMs } });
     const { tap, wrapped } = detachableTap();
@@ -540,25 +540,26 @@ epollTest(
 );
 
 epollTest(
-  "EpollRelay keeps what a full forward pipe has no room for, and writes it in order once the pipe is read",
+  "EpollRelay keeps what a full forward ring has no room for, and writes it in order once the ring is read",
   async () => {
     let read!: () => void;
     const readFrom = new Promise<void>((resolve) => (read = resolve));
-    const { receiver, forward, counters, close } = await forwardReceiver(
+    const { receiver, forward, counters, close } = forwardReceiver(
       64 << 20,
-      "pipe",
+      "ring",
       readFrom,
+      64 << 10,
     );
     const relay = new EpollRelay({ logger: silentLogger, forward });
     const { tap, wrapped } = detachableTap();
     wrapped.detach = () => forwardedState(tap.detach!()!, 9);
     const pair = await relayedPair(relay, [], wrapped);
     try {
-      // A 3 MiB query: more than a pipe holds (1 MiB at most without privileges).
-      const query = frame(0, concat([new Uint8Array([0x03]), pattern(3 << 20, 5)]));
+      // A 1 MiB query: 16 times what the ring holds.
+      const query = frame(0, concat([new Uint8Array([0x03]), pattern(1 << 20, 5)]));
       const relayed = readExactly(pair.server, query.length);
       await writeAll(pair.client, query);
-      assert.deepEqual(await relayed, query, "relayed while the pipe is full");
+      assert.deepEqual(await relayed, query, "relayed while the ring is full");
       await relay.settled();
       assert.ok(Atomics.load(counters, ForwardCounter.batches) > 0, "not all taken in yet");
       read();
@@ -574,6 +575,41 @@ epollTest(
       pair.close();
       await relay.stop();
       await close();
+    }
+  },
+);
+
+epollTest(
+  "EpollRelay drops what waits for the forward ring once its reader is gone, off the counters, and relays on",
+  async () => {
+    // Nothing reads this ring.
+    const memory = createSharedMemory("forward-test", ringBytes(64 << 10));
+    closeDescriptor(memory.fd);
+    const counters = new Int32Array(new SharedArrayBuffer(FORWARD_COUNTER_BYTES));
+    const forward = { ring: memory, counters: counters.buffer, maxBehindBytes: 64 << 20 };
+    const relay = new EpollRelay({ logger: silentLogger, forward: { ...forward, flushMs: 1 } });
+    const { tap, wrapped } = detachableTap();
+    wrapped.detach = () => forwardedState(tap.detach!()!, 4);
+    const pair = await relayedPair(relay, [], wrapped);
+    try {
+      const query = frame(0, concat([new Uint8Array([0x03]), pattern(256 << 10, 6)]));
+      const relayed = readExactly(pair.server, query.length);
+      await writeAll(pair.client, query);
+      assert.deepEqual(await relayed, query);
+      await relay.settled();
+      assert.ok(Atomics.load(counters, ForwardCounter.bytes) > 64 << 10, "waiting for room");
+      Atomics.store(counters, ForwardCounter.gone, 1);
+      await until(() => Atomics.load(counters, ForwardCounter.batches) <= 1, "the drop");
+      // What the ring took before is all that is still counted.
+      assert.ok(Atomics.load(counters, ForwardCounter.bytes) <= 64 << 10);
+      await writeAll(pair.client, query);
+      assert.deepEqual(await readExactly(pair.server, query.length), query, "relayed on");
+      await relay.settled();
+      await until(() => Atomics.load(counters, ForwardCounter.batches) <= 1, "the next drop");
+    } finally {
+      pair.close();
+      await relay.stop();
+      unmapSharedMemory(memory);
     }
   },
 );

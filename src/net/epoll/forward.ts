@@ -11,16 +11,18 @@
  * @module
  */
 
+import type { SharedMemory } from "./libc.ts";
+
 /**
  * Where forwarded bytes go, given to the relay at start: a port (transferred to its worker) or a
- * pipe's file descriptor open for non-blocking writes (the worker writes {@link encodeForwardFrame}
- * frames to it, and keeps what the pipe has no room for until it has).
+ * ring in memory shared with another process (ring.ts), to which the worker writes
+ * {@link encodeForwardFrame} frames, keeping what the ring has no room for until it has.
  */
 export interface RelayForward {
   /** Receives {@link ForwardBatch} messages, in the order the worker relayed the bytes. */
   port?: MessagePort;
-  /** Or a pipe (this process's descriptor) that receives the same batches as frames. */
-  fd?: number;
+  /** Or a ring (mapped in this process) that receives the same batches as frames. */
+  ring?: SharedMemory;
   /** Int32 counters shared with the receiver: see {@link ForwardCounter}. */
   counters: SharedArrayBuffer;
   /** Most bytes posted and not yet taken in before connections stop being forwarded. */
@@ -45,6 +47,11 @@ export const ForwardCounter = {
   bytes: 0,
   /** Batches posted and not yet applied. */
   batches: 1,
+  /**
+   * Set to 1 once the receiver is gone (the comparing process ended): what waits for room in
+   * the ring, and what would go there next, is dropped (and taken off the counters).
+   */
+  gone: 2,
 } as const;
 
 /**
@@ -61,7 +68,7 @@ export async function batchesApplied(
 }
 
 /** Bytes of {@link RelayForward.counters}. */
-export const FORWARD_COUNTER_BYTES = 8;
+export const FORWARD_COUNTER_BYTES = 12;
 
 /** Kinds of forwarded items. */
 export const ForwardItem = {
@@ -95,7 +102,7 @@ export interface ForwardBatch {
 const FRAME_HEADER = 8;
 
 /**
- * A batch as one frame for a pipe: 32-bit little-endian lengths of the rest and of the items,
+ * A batch as one frame for a ring: 32-bit little-endian lengths of the rest and of the items,
  * the items (`count` of them) and the bytes (`used` of them). Written at the start of `into` when
  * it has room (the worker reuses one buffer rather than allocate 100 KiB or more per batch at
  * saturation), in a new buffer otherwise.

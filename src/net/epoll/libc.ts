@@ -24,10 +24,13 @@ const SYMBOLS = {
   setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   getpriority: { parameters: ["i32", "u32"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
-  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
   sched_setscheduler: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -200,26 +203,51 @@ function idlePriority(nice: number, threads: (libc: Libc) => number[]): string |
   }
 }
 
-const O_WRONLY = 1;
-const O_NONBLOCK = 0o4000;
+const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
-const F_SETPIPE_SZ = 1031;
-/** What a forward pipe asks to hold (Linux allows up to 1 MiB without privileges by default). */
-const PIPE_BYTES = 1024 * 1024;
+const MFD_CLOEXEC = 1;
+const PROT_READ_WRITE = 3;
+const MAP_SHARED = 1;
+const SEEK_END = 2;
+
+/** Memory mapped in this process, which another process may map too (see {@link createSharedMemory}). */
+export interface SharedMemory {
+  /** Where it is mapped here: any thread of this process can view it ({@link sharedMemoryAt}). */
+  pointer: bigint;
+  /** Its length in bytes. */
+  bytes: number;
+}
 
 /**
- * Makes a FIFO (a named pipe) at `path`, readable and writable by this user only.
+ * Makes `bytes` of memory (zeroed, its pages taken only once touched) that another process of
+ * this user maps by `path` ({@link mapSharedMemory}) while `fd` is open: an anonymous file
+ * (`memfd_create`), so nothing is left behind on any file system when both are gone. Close `fd`
+ * ({@link closeDescriptor}) once the other process has mapped it; unmap with
+ * {@link unmapSharedMemory}.
  *
  * @example
  * ```ts ignore
- * makeFifo("/tmp/compare-x/relay.fifo");
+ * const memory = createSharedMemory("relay-forward", 1 << 20);
  * ```
  */
-export function makeFifo(path: string): void {
+export function createSharedMemory(
+  name: string,
+  bytes: number,
+): SharedMemory & { path: string; fd: number } {
   const libc = openLibc();
   try {
-    if (libc.symbols.mkfifo(cString(path), 0o600) !== 0) {
-      throw new Error(`Cannot make the pipe ${path}: ${errnoMessage(errnoReader(libc)())}`);
+    const errno = errnoReader(libc);
+    const fd = libc.symbols.memfd_create(cString(name), MFD_CLOEXEC);
+    if (fd < 0) throw new Error(`Cannot make shared memory: ${errnoMessage(errno())}`);
+    try {
+      if (libc.symbols.ftruncate(fd, BigInt(bytes)) !== 0) {
+        throw new Error(`Cannot size shared memory: ${errnoMessage(errno())}`);
+      }
+      const pointer = mapShared(libc, fd, bytes);
+      return { pointer, bytes, fd, path: `/proc/${Deno.pid}/fd/${fd}` };
+    } catch (error) {
+      libc.symbols.close(fd);
+      throw error;
     }
   } finally {
     libc.close();
@@ -227,23 +255,56 @@ export function makeFifo(path: string): void {
 }
 
 /**
- * Opens the FIFO at `path` for non-blocking writes (see `RelayForward.fd`), as large as the
- * system lets it be; a reader must have it open already. Close it with {@link closeDescriptor}.
+ * Maps the memory another process made with {@link createSharedMemory}, by its path, whole.
  *
  * @example
  * ```ts ignore
- * const fd = openPipeWriter("/tmp/compare-x/relay.fifo");
+ * const memory = mapSharedMemory(Deno.args[0]);
  * ```
  */
-export function openPipeWriter(path: string): number {
+export function mapSharedMemory(path: string): SharedMemory {
   const libc = openLibc();
   try {
-    const fd = libc.symbols.open(cString(path), O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
-    if (fd < 0) {
-      throw new Error(`Cannot open the pipe ${path}: ${errnoMessage(errnoReader(libc)())}`);
+    const errno = errnoReader(libc);
+    const fd = libc.symbols.open(cString(path), O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) throw new Error(`Cannot open the shared memory ${path}: ${errnoMessage(errno())}`);
+    try {
+      const bytes = Number(libc.symbols.lseek(fd, 0n, SEEK_END));
+      if (bytes <= 0) throw new Error(`The shared memory ${path} is empty`);
+      return { pointer: mapShared(libc, fd, bytes), bytes };
+    } finally {
+      libc.symbols.close(fd);
     }
-    libc.symbols.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES); // smaller is fine, only sooner full
-    return fd;
+  } finally {
+    libc.close();
+  }
+}
+
+function mapShared(libc: Libc, fd: number, bytes: number): bigint {
+  const pointer = libc.symbols.mmap(null, BigInt(bytes), PROT_READ_WRITE, MAP_SHARED, fd, 0n);
+  const value = BigInt(Deno.UnsafePointer.value(pointer));
+  // MAP_FAILED is (void *) -1.
+  if (value === 0n || value === 0xffff_ffff_ffff_ffffn) {
+    throw new Error(`Cannot map shared memory: ${errnoMessage(errnoReader(libc)())}`);
+  }
+  return value;
+}
+
+/**
+ * The mapped memory as an `ArrayBuffer`, in any thread of the process that mapped it (valid until
+ * it is unmapped: a view used after that crashes the process).
+ */
+export function sharedMemoryAt(memory: SharedMemory): ArrayBuffer {
+  const pointer = Deno.UnsafePointer.create(memory.pointer);
+  if (pointer === null) throw new TypeError("No shared memory at address 0");
+  return Deno.UnsafePointerView.getArrayBuffer(pointer, memory.bytes);
+}
+
+/** Unmaps what {@link createSharedMemory} or {@link mapSharedMemory} mapped. */
+export function unmapSharedMemory(memory: SharedMemory): void {
+  const libc = openLibc();
+  try {
+    libc.symbols.munmap(Deno.UnsafePointer.create(memory.pointer), BigInt(memory.bytes));
   } finally {
     libc.close();
   }

@@ -31,6 +31,7 @@ import {
   type Libc,
   monotonicClock,
   openLibc,
+  sharedMemoryAt,
   SHUT_RDWR,
   SHUT_WR,
   writeEpollEvent,
@@ -43,6 +44,7 @@ import {
 } from "../../session/tap.ts";
 import {
   encodeForwardFrame,
+  FORWARD_COUNTER_BYTES,
   FORWARD_FLUSH_MS,
   FORWARD_ITEM_FIELDS,
   ForwardCounter,
@@ -50,6 +52,7 @@ import {
   ForwardItem,
   type RelayForward,
 } from "./forward.ts";
+import { ByteRing } from "./ring.ts";
 import {
   type DirectionEnd,
   INBOX_HEADER,
@@ -66,7 +69,7 @@ import {
 
 /** Events taken from one `epoll_wait`. */
 const MAX_EVENTS = 256;
-/** Longest the worker waits, once stopped, for the forward pipe to take what is pending. */
+/** Longest the worker waits, once stopped, for the forward ring to take what is pending. */
 const FORWARD_FINISH_MS = 5000;
 
 /** One relayed connection, as the worker sees it. Side 0 is the client, 1 the server. */
@@ -158,14 +161,16 @@ class EpollLoop {
   #forwardDeadline = 0;
   /** {@link RelayForward.flushMs} */
   #forwardMs: number;
-  /** The forward pipe's frame, reused from batch to batch (see `encodeForwardFrame`). */
+  /** Where forward frames go when they do not go to a port. */
+  #forwardRing: ByteRing | undefined;
+  /** The forward ring's frame, reused from batch to batch (see `encodeForwardFrame`). */
   #forwardFrame = new Uint8Array(0);
   /**
-   * Frames (or what is left of one) the forward pipe had no room for yet, oldest first, each with
+   * Frames (or what is left of one) the forward ring had no room for yet, oldest first, each with
    * the forwarded bytes it was counted for.
    */
   #forwardPending: { frame: Uint8Array; counted: number }[] = [];
-  /** The forward pipe's reader is gone: frames are dropped (and taken off the counters). */
+  /** The forward ring's reader is gone: frames are dropped (and taken off the counters). */
   #forwardGone = false;
 
   constructor(init: WorkerInit) {
@@ -181,7 +186,11 @@ class EpollLoop {
     this.#inboxView = new DataView(init.inbox);
     this.#forward = init.forward;
     this.#forwardMs = init.forward?.flushMs ?? FORWARD_FLUSH_MS;
-    this.#forwardCounters = new Int32Array(init.forward?.counters ?? new SharedArrayBuffer(8));
+    this.#forwardCounters = new Int32Array(
+      init.forward?.counters ?? new SharedArrayBuffer(FORWARD_COUNTER_BYTES),
+    );
+    const ring = init.forward?.ring;
+    this.#forwardRing = ring && new ByteRing(sharedMemoryAt(ring));
   }
 
   /** Something waits to be posted to the main thread. */
@@ -201,7 +210,7 @@ class EpollLoop {
       for (;;) {
         if (Atomics.load(this.#shared, Shared.stop) === 1) break;
         // Nothing gathered, or only a batch held until the main thread wakes us: no deadline.
-        // Frames the forward pipe had no room for are tried again at the forward deadline.
+        // Frames the forward ring had no room for are tried again at the forward deadline.
         let due = !this.#held && this.#gathering() ? this.#deadline : Infinity;
         if (this.#forwardCount > 0 || this.#forwardPending.length > 0) {
           due = Math.min(due, this.#forwardDeadline);
@@ -610,7 +619,7 @@ class EpollLoop {
       );
       this.#forwardPending.push({ frame, counted: this.#forwardUsed });
       this.#writeForward();
-      // What the pipe did not take yet waits in a copy: the buffer is the next batch's. (A pipe
+      // What the ring did not take yet waits in a copy: the buffer is the next batch's. (A ring
       // without a reader has dropped it all: `#dropForward` replaced the list.)
       const last = this.#forwardPending.at(-1);
       if (last && last.frame.buffer === frame.buffer) last.frame = last.frame.slice();
@@ -620,28 +629,25 @@ class EpollLoop {
   }
 
   /**
-   * Writes pending frames to the forward pipe while it takes them (non-blocking: the rest waits
-   * for the next wake-up). A pipe with no reader drops them, off the counters.
+   * Writes pending frames to the forward ring while it has room (the rest waits for the next
+   * forward deadline). Once the reader is gone they are dropped, off the counters.
    */
   #writeForward(): void {
+    if (Atomics.load(this.#forwardCounters, ForwardCounter.gone) === 1) this.#forwardGone = true;
     const pending = this.#forwardPending;
     while (pending.length > 0 && !this.#forwardGone) {
       const { frame } = pending[0];
-      const written = Number(
-        this.#libc.symbols.write(this.#forward!.fd!, frame, BigInt(frame.length)),
-      );
+      const written = this.#forwardRing!.write(frame);
       if (written === frame.length) pending.shift();
-      else if (written >= 0) pending[0].frame = frame.subarray(written);
       else {
-        const errno = this.#errno();
-        if (errno === EAGAIN) return;
-        if (errno !== EINTR) this.#forwardGone = true;
+        if (written > 0) pending[0].frame = frame.subarray(written);
+        return;
       }
     }
     if (this.#forwardGone) this.#dropForward();
   }
 
-  /** At the end: waits for the pipe to take what is pending, a few seconds at most. */
+  /** At the end: waits for the ring to take what is pending, a few seconds at most. */
   #finishForward(): void {
     if (this.#forwardPending.length === 0) return;
     const nap = new Int32Array(new SharedArrayBuffer(4));
