@@ -29,6 +29,8 @@ export {
   ForwardItem,
   type RelayForward,
 } from "./src/net/epoll/forward.ts";
+export { type SharedMemory } from "./src/net/epoll/libc.ts";
+export { ByteRing, ringBytes, type RingReader, ringSource } from "./src/net/epoll/ring.ts";
 export { type Endpoint, formatEndpoint, parseEndpoint } from "./src/net/endpoint.ts";
 export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./src/log.ts";
 export {

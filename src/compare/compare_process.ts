@@ -3,13 +3,12 @@
  * stdin, out on stdout, both framed (frames.ts); stderr is the parent's. The epoll relay's worker
  * writes the connections it took over (forward.ts frames) to a ring in memory shared with this
  * process (ring.ts), which the first argument names and which this process maps before it says
- * it is ready. It looks at the ring every {@link LOOK_MS} while traffic comes, less often once it
- * has stopped, and not at all while the comparison steps aside: nothing wakes it. Every thread of this process, the JavaScript
- * runtime's and the garbage collector's included, runs in the idle scheduling class (nice 10
- * where that is refused), so the comparison takes a core only when the relay does not want it;
- * and it steps aside altogether while the machine is busy (spare_time.ts), the relay's batches
- * waiting meanwhile in memory it reuses (backlog.ts). It ends when stdin does (its parent finished
- * or died).
+ * it is ready, and reads when it likes (relay_ring.ts): nothing wakes it. Every thread of
+ * this process, the JavaScript runtime's and the garbage collector's included, runs in the idle
+ * scheduling class (nice 10 where that is refused), so the comparison takes a core only when the
+ * relay does not want it; and it steps aside altogether while the machine is busy (spare_time.ts),
+ * the relay's batches waiting meanwhile in the ring, then in memory it reuses (backlog.ts). It ends
+ * when stdin does (its parent finished or died).
  *
  * Besides {@link ComparingResponse}s it sends `applied` messages, at most every
  * {@link APPLIED_EVERY_MS}, which the parent takes off the counters the relay checks.
@@ -18,8 +17,8 @@
  */
 
 import { idleProcessPriority, mapSharedMemory, sharedMemoryAt } from "../net/epoll/libc.ts";
-import { ByteRing, ringSource } from "../net/epoll/ring.ts";
-import { Backlog, forwardFramesInto } from "./backlog.ts";
+import { ByteRing } from "../net/epoll/ring.ts";
+import { readRelayRing } from "./relay_ring.ts";
 import { spareTime } from "./spare_time.ts";
 import { Comparing, type ComparingRequest } from "./comparing.ts";
 import { encodeFrame, readFrames } from "./frames.ts";
@@ -27,16 +26,6 @@ import { COMPARING_NICE, type ProcessResponse } from "./offthread.ts";
 
 /** Longest what has been applied waits to be said. */
 const APPLIED_EVERY_MS = 20;
-/**
- * How often an empty ring is looked at while traffic comes: as often as the relay's worker
- * writes to it (`FORWARD_FLUSH_MS`).
- */
-const LOOK_MS = 20;
-/** How often once nothing has come for {@link QUIET_AFTER_MS}. */
-const QUIET_LOOK_MS = 200;
-const QUIET_AFTER_MS = 1000;
-/** How often once the traffic is over (the parent waits for the last batches). */
-const DRAIN_LOOK_MS = 1;
 
 // Stdout carries frames only: a stray console.log must not corrupt them.
 console.log = console.info = console.debug = console.error;
@@ -81,23 +70,8 @@ if (normal) {
 const ring = Deno.args[0] === undefined
   ? undefined
   : new ByteRing(sharedMemoryAt(mapSharedMemory(Deno.args[0])));
-let lastBatch = performance.now();
 let draining = false;
-/** How long until the ring is looked at again, when it was found empty. */
-const nextLook = () => {
-  if (draining) return DRAIN_LOOK_MS;
-  const paused = comparing.pausedFor;
-  // Just after the comparison's own timer: what came meanwhile is then taken in one go.
-  if (paused > 0) return paused + 1;
-  return performance.now() - lastBatch > QUIET_AFTER_MS ? QUIET_LOOK_MS : LOOK_MS;
-};
-const relayed = ring && (async () => {
-  const batches = readFrames(ringSource(ring, nextLook), forwardFramesInto(new Backlog()));
-  for await (const { items, bytes, release } of batches) {
-    lastBatch = performance.now();
-    comparing.relayBatch(items, bytes, release);
-  }
-})();
+const relayed = ring && readRelayRing(ring, comparing, () => draining);
 relayed?.catch((error) => send({ type: "failed", message: (error as Error).message }));
 
 try {

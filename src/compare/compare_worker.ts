@@ -1,7 +1,8 @@
 /**
  * The comparing side of `proxy --compare` in a worker thread (see offthread.ts), where a child
- * process cannot be started: the thread runs in the idle scheduling class (or at nice 10); the epoll relay's worker sends the
- * connections it took over through the port given at init, and the counters are shared memory.
+ * process cannot be started: the thread runs in the idle scheduling class (or at nice 10); the
+ * epoll relay's worker writes the connections it took over to the ring given at init, which this
+ * thread reads when it likes (relay_ring.ts), and the counters are shared memory.
  *
  * @module
  */
@@ -9,13 +10,16 @@
 /// <reference lib="deno.worker" />
 
 import { idleThreadPriority } from "../net/epoll/libc.ts";
+import { ByteRing } from "../net/epoll/ring.ts";
 import { spareTime } from "./spare_time.ts";
 import { Comparing, type ComparingRequest, type ComparingResponse } from "./comparing.ts";
-import { batchesApplied, type ForwardBatch, ForwardCounter } from "../net/epoll/forward.ts";
+import { batchesApplied, ForwardCounter } from "../net/epoll/forward.ts";
 import { COMPARING_NICE, type WorkerInit } from "./offthread.ts";
+import { readRelayRing } from "./relay_ring.ts";
 
 /** Bytes and relay batches sent and not applied yet (`ForwardCounter`). */
 let counters: Int32Array<ArrayBufferLike> = new Int32Array(2);
+let draining = false;
 
 const comparing = new Comparing({
   post: (message: ComparingResponse) => self.postMessage(message),
@@ -38,8 +42,9 @@ self.onmessage = (
       comparing.logger.log("debug", "compare-priority", `Comparing at normal priority: ${normal}`);
     }
     counters = new Int32Array(request.counters);
-    request.port.onmessage = (event: MessageEvent<ForwardBatch>) =>
-      comparing.relayBatch(new Float64Array(event.data.items), new Uint8Array(event.data.bytes));
-  }
+    readRelayRing(new ByteRing(request.ring), comparing, () => draining).catch((error) =>
+      self.postMessage({ type: "failed", message: (error as Error).message })
+    );
+  } else if (request.type === "drain" || request.type === "finish") draining = true;
   return comparing.handle(request);
 };

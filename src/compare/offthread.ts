@@ -11,8 +11,9 @@
  * neither its JavaScript nor its garbage collection competes with the relay, and which pauses
  * while the machine is busy (spare_time.ts: on some virtual machines, being runnable at all costs
  * the traffic); the relay's worker writes its batches to a ring in memory shared with the process
- * (net/epoll/ring.ts), which it reads when it likes, and this thread sees none of them. Where a process cannot be started, it is a worker thread
- * (compare_worker.ts), idle the same, which the relay worker's batches reach on a port.
+ * (net/epoll/ring.ts), which it reads when it likes, and this thread sees none of them. Where a
+ * process cannot be started, it is a worker thread (compare_worker.ts), idle the same, which reads
+ * a ring of the same kind in this process's memory.
  *
  * The comparison never holds traffic back, and never holds more than
  * {@link OffThreadCompareOptions.maxBehindBytes} of it: when the comparison is that far behind, each
@@ -65,15 +66,15 @@ import { encodeFrame, readFrames } from "./frames.ts";
  */
 export const COMPARING_NICE = 10;
 
-/** The worker's `init`: the counters shared with the epoll relay and the port it sends on. */
+/** The worker's `init`: the counters shared with the epoll relay and the ring it writes to. */
 export interface WorkerInit extends ComparingInit {
   /**
    * Shared with the epoll relay (`ForwardCounter`): bytes sent and not yet compared, and the
    * relay's batches not yet applied (the worker subtracts what it has applied).
    */
   counters: SharedArrayBuffer;
-  /** Where the epoll relay's worker sends the bytes of forwarded connections. */
-  port: MessagePort;
+  /** Where the epoll relay's worker writes the bytes of forwarded connections (ring.ts). */
+  ring: SharedArrayBuffer;
 }
 
 /** Messages from the comparing process: `applied` is what the worker subtracts itself. */
@@ -371,7 +372,7 @@ interface Side {
   pid?: number;
   send(message: ComparingRequest, transfer?: Transferable[]): void;
   /** Where the epoll relay sends forwarded batches, once the side is ready. */
-  forward(shared: Omit<RelayForward, "port" | "fd">): RelayForward | undefined;
+  forward(shared: Omit<RelayForward, "ring">): RelayForward | undefined;
   /**
    * Resolves once the comparing side has every batch the relay posted (before `finish`), or once
    * `failed()`.
@@ -395,13 +396,13 @@ function comparingWorker(
     event.preventDefault();
     fail(new Error(`The comparing worker failed: ${event.message}`));
   };
-  const channel = new MessageChannel();
-  const workerInit: WorkerInit = { ...init, counters, port: channel.port2 };
-  worker.postMessage(workerInit, [channel.port2]);
+  const ring = new SharedArrayBuffer(ringBytes(FORWARD_RING_BYTES));
+  const workerInit: WorkerInit = { ...init, counters, ring };
+  worker.postMessage(workerInit);
   return {
     send: (message, transfer = []) => worker.postMessage(message, transfer),
-    forward: (shared) => ({ ...shared, port: channel.port1 }),
-    // The worker waits for the relay's batches itself: they reach it on the port.
+    forward: (shared) => ({ ...shared, ring }),
+    // The worker waits for the relay's batches itself: it reads the ring until they are in.
     drained: () => Promise.resolve(),
     end: () => Promise.resolve(worker.terminate()),
     terminate: () => worker.terminate(),
@@ -453,9 +454,17 @@ function comparingProcess(
 ): Side {
   // The epoll relay's worker writes to a ring the process maps before it is ready; without FFI
   // there is no epoll relay, and nothing to forward.
-  const ring = epollUnavailable() === undefined
-    ? createSharedMemory("mysql-proxy-compare", ringBytes(FORWARD_RING_BYTES))
-    : undefined;
+  let ring: ReturnType<typeof createSharedMemory> | undefined;
+  if (epollUnavailable() === undefined) {
+    try {
+      ring = createSharedMemory("mysql-proxy-compare", ringBytes(FORWARD_RING_BYTES));
+    } catch (error) {
+      // Then the relay hands the bytes back to this thread, which sends them on stdin.
+      const why = (error as Error).message;
+      const message = `The relay sends the traffic through this thread: ${why}`;
+      receive({ type: "log", level: "debug", event: "compare-forward", message });
+    }
+  }
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",

@@ -380,7 +380,7 @@ epollTest(
  */
 function forwardReceiver(
   maxBehindBytes: number,
-  sink: "port" | "ring",
+  sink: "port" | "ring" | "thread ring",
   readFrom: Promise<void> = Promise.resolve(),
   ringCapacity = 1 << 20,
 ) {
@@ -404,10 +404,14 @@ function forwardReceiver(
     const forward = { port: channel.port1, counters: counters.buffer, maxBehindBytes };
     return { receiver, forward, counters, close: () => channel.port2.close() };
   }
-  const memory = createSharedMemory("forward-test", ringBytes(ringCapacity));
-  // Mapped once here, as the comparing process maps it: the relay's worker views it too.
-  closeDescriptor(memory.fd);
-  const ring = new ByteRing(sharedMemoryAt(memory));
+  // Shared with another process (mapped here as the comparing process maps it), or with another
+  // thread, as for a comparing worker: the relay's worker views it too.
+  const memory = sink === "ring"
+    ? createSharedMemory("forward-test", ringBytes(ringCapacity))
+    : undefined;
+  if (memory) closeDescriptor(memory.fd);
+  const shared = memory ?? new SharedArrayBuffer(ringBytes(ringCapacity));
+  const ring = new ByteRing(memory ? sharedMemoryAt(memory) : shared as SharedArrayBuffer);
   // Frames lost or garbled would leave the reader looking for ever: past a deadline it is told
   // the ring has ended, and the test fails instead of hanging.
   let stopped = false;
@@ -423,7 +427,7 @@ function forwardReceiver(
     }
     throw new Error("The forward ring's reader never saw the connection's close");
   })();
-  const forward = { ring: memory, counters: counters.buffer, maxBehindBytes };
+  const forward = { ring: shared, counters: counters.buffer, maxBehindBytes };
   const close = async () => {
     const late = setTimeout(() => (stopped = true), 5000);
     try {
@@ -431,7 +435,7 @@ function forwardReceiver(
     } finally {
       clearTimeout(late);
       // The relay has stopped: nothing views the ring any more.
-      unmapSharedMemory(memory);
+      if (memory) unmapSharedMemory(memory);
     }
   };
   return { receiver, forward, counters, close };
@@ -459,7 +463,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-for (const sink of ["port", "ring"] as const) {
+for (const sink of ["port", "ring", "thread ring"] as const) {
   epollTest(
     `EpollRelay forwards a connection to the forward ${sink} when its tap asks: in order, with its close; past the receiver's room it stops, says so, and still closes`,
     async () => {

@@ -15,14 +15,17 @@ import type { SharedMemory } from "./libc.ts";
 
 /**
  * Where forwarded bytes go, given to the relay at start: a port (transferred to its worker) or a
- * ring in memory shared with another process (ring.ts), to which the worker writes
+ * ring (ring.ts) in memory shared with another process or thread, to which the worker writes
  * {@link encodeForwardFrame} frames, keeping what the ring has no room for until it has.
  */
 export interface RelayForward {
   /** Receives {@link ForwardBatch} messages, in the order the worker relayed the bytes. */
   port?: MessagePort;
-  /** Or a ring (mapped in this process) that receives the same batches as frames. */
-  ring?: SharedMemory;
+  /**
+   * Or a ring that receives the same batches as frames: memory shared with another process
+   * (mapped in this one), or with another thread of this process (a `SharedArrayBuffer`).
+   */
+  ring?: SharedMemory | SharedArrayBuffer;
   /** Int32 counters shared with the receiver: see {@link ForwardCounter}. */
   counters: SharedArrayBuffer;
   /** Most bytes posted and not yet taken in before connections stop being forwarded. */

@@ -210,7 +210,7 @@ const PROT_READ_WRITE = 3;
 const MAP_SHARED = 1;
 const SEEK_END = 2;
 
-/** Memory mapped in this process, which another process may map too (see {@link createSharedMemory}). */
+/** Memory mapped in this process, which another may map too (see {@link createSharedMemory}). */
 export interface SharedMemory {
   /** Where it is mapped here: any thread of this process can view it ({@link sharedMemoryAt}). */
   pointer: bigint;

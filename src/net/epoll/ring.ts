@@ -1,7 +1,7 @@
 /**
- * A one-way stream of bytes through memory two processes share: the epoll relay's worker writes
- * the connections it forwards (forward.ts frames), the comparing process of `proxy --compare`
- * reads them. A write or a read is a copy, two atomic loads and a store: no system call, and
+ * A one-way stream of bytes through memory two processes (or two threads) share: the epoll relay's
+ * worker writes the connections it forwards (forward.ts frames), the comparing process of
+ * `proxy --compare` reads them. A write or a read is a copy, two atomic loads and a store: no system call, and
  * neither side ever wakes the other. The reader looks when it chooses ({@link ringSource}): the
  * comparing process not at all while it steps aside for a busy machine, where the pipe it had
  * before had to be read as it filled (1 MiB: a fifth of a second of traffic at saturation), and
@@ -53,7 +53,8 @@ export class ByteRing {
   #data: Uint8Array;
   #mask: number;
 
-  constructor(memory: ArrayBuffer) {
+  /** A ring over `memory`, which holds its counts and its data (see {@link ringBytes}). */
+  constructor(memory: ArrayBufferLike) {
     const capacity = memory.byteLength - RING_HEADER_BYTES;
     if (capacity < 64 || (capacity & (capacity - 1)) !== 0 || capacity > 2 ** 30) {
       throw new RangeError(

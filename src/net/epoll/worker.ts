@@ -150,7 +150,7 @@ class EpollLoop {
   #settledRequest = 0;
   /** When the current epoll_wait returned (CLOCK_MONOTONIC, milliseconds). */
   #now = 0;
-  // The batch being gathered for the forward port (see forward.ts).
+  // The batch being gathered for the forward port or ring (see forward.ts).
   #forward: RelayForward | undefined;
   #forwardCounters: Int32Array;
   #forwardBytes = new Uint8Array(64 * 1024);
@@ -190,7 +190,8 @@ class EpollLoop {
       init.forward?.counters ?? new SharedArrayBuffer(FORWARD_COUNTER_BYTES),
     );
     const ring = init.forward?.ring;
-    this.#forwardRing = ring && new ByteRing(sharedMemoryAt(ring));
+    this.#forwardRing = ring &&
+      new ByteRing(ring instanceof SharedArrayBuffer ? ring : sharedMemoryAt(ring));
   }
 
   /** Something waits to be posted to the main thread. */
@@ -556,7 +557,7 @@ class EpollLoop {
   }
 
   /**
-   * Copies a chunk for the forward port; past the receiver's room, stops forwarding the
+   * Copies a chunk for the forward port or ring; past the receiver's room, stops forwarding the
    * connection instead (a `stopped` item, and a report to the main thread).
    */
   #forwardChunk(relayed: Relayed, side: number, bytes: Uint8Array, count: number): void {
