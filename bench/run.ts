@@ -39,7 +39,8 @@ const USAGE = `Usage: deno task bench [options]
 
   --targets LIST      comma-separated, in round order (default direct,haproxy,haproxy-1t,proxy,
                       record,replay,compare; also: relay and relay-epoll, bench/relay.ts: bare
-                      relays without decoding, a Deno read/write loop and the epoll worker)
+                      relays without decoding, a Deno read/write loop and the epoll worker; and
+                      proxy-b, a second plain proxy: an A/A run shows the bench's resolution)
   --workloads LIST    sysbench scripts (default oltp_point_select,oltp_read_only)
   --rounds N          measurements per target and workload, order rotated each round (default 3)
   --time S            seconds per measurement (default 10)

@@ -72,6 +72,8 @@ export const TARGETS: readonly Target[] = [
   // Measured on the 2-core machine: default threading (2 threads) ~14k QPS, nbthread 1 ~17k.
   { name: "haproxy-1t", reference: true, start: (context) => startHaproxy(context, 1) },
   { name: "proxy", reference: false, start: (context) => startCommand("proxy", context) },
+  // A second, identical proxy: what the bench reads for two copies of one program (its resolution).
+  { name: "proxy-b", reference: false, start: (context) => startCommand("proxy-b", context) },
   {
     name: "record",
     reference: false,
