@@ -126,12 +126,12 @@ export class Backlog {
 }
 
 /**
- * A `readFrames` decoder for the relay's pipe (forward.ts frames): each frame's batch is copied
+ * A `readFrames` decoder for the relay's ring (forward.ts frames): each frame's batch is copied
  * into `backlog`, to be released once applied.
  *
  * @example
  * ```ts ignore
- * for await (const batch of readFrames(pipe, forwardFramesInto(new Backlog()))) use(batch);
+ * for await (const batch of readFrames(source, forwardFramesInto(new Backlog()))) use(batch);
  * ```
  */
 export function forwardFramesInto(backlog: Backlog): (body: Uint8Array) => PlacedBatch {

@@ -131,8 +131,8 @@ export interface OffThreadCompare {
   tap(info: ConnectionInfo): ConnectionTap;
   /**
    * For `startProxy`'s `relayForward`: the epoll relay's worker then sends the bytes of the
-   * connections it takes over to the comparing side itself (a port to a worker, a pipe to a
-   * process). Undefined where the epoll relay cannot run (no FFI).
+   * connections it takes over to the comparing side itself (a ring in memory shared with the
+   * process or the worker). Undefined where the epoll relay cannot run (no FFI).
    */
   readonly forward: RelayForward | undefined;
   /**
