@@ -70,15 +70,12 @@ if (normal) {
 const ring = Deno.args[0] === undefined
   ? undefined
   : new ByteRing(sharedMemoryAt(mapSharedMemory(Deno.args[0])));
-let draining = false;
-const relayed = ring && readRelayRing(ring, comparing, () => draining);
+const relayed = ring && readRelayRing(ring, comparing);
 relayed?.catch((error) => send({ type: "failed", message: (error as Error).message }));
 
 try {
   for await (const message of readFrames(Deno.stdin)) {
-    const request = message as ComparingRequest;
-    if (request.type === "drain" || request.type === "finish") draining = true;
-    await comparing.handle(request);
+    await comparing.handle(message as ComparingRequest);
   }
 } catch (error) {
   send({ type: "failed", message: (error as Error).message });

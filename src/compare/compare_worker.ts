@@ -19,7 +19,6 @@ import { readRelayRing } from "./relay_ring.ts";
 
 /** Bytes and relay batches sent and not applied yet (`ForwardCounter`). */
 let counters: Int32Array<ArrayBufferLike> = new Int32Array(2);
-let draining = false;
 
 const comparing = new Comparing({
   post: (message: ComparingResponse) => self.postMessage(message),
@@ -42,9 +41,9 @@ self.onmessage = (
       comparing.logger.log("debug", "compare-priority", `Comparing at normal priority: ${normal}`);
     }
     counters = new Int32Array(request.counters);
-    readRelayRing(new ByteRing(request.ring), comparing, () => draining).catch((error) =>
+    readRelayRing(new ByteRing(request.ring), comparing).catch((error) =>
       self.postMessage({ type: "failed", message: (error as Error).message })
     );
-  } else if (request.type === "drain" || request.type === "finish") draining = true;
+  }
   return comparing.handle(request);
 };

@@ -128,6 +128,11 @@ export class Comparing {
     return this.#pause === undefined ? 0 : Math.max(0, this.#pauseEnds - performance.now());
   }
 
+  /** The traffic is over (`drain` or `finish`): what comes from the relay is applied at once. */
+  get draining(): boolean {
+    return this.#finishing;
+  }
+
   /** Where its log lines go (to the host, which logs them). */
   get logger(): Logger {
     return this.#logger;

@@ -27,23 +27,18 @@ const DRAIN_LOOK_MS = 1;
 
 /**
  * Hands the ring's batches to `comparing` as they come, for ever (until the thread or process
- * ends); rejects when the ring holds something that is not forward frames. `draining()` says the
- * traffic is over.
+ * ends); rejects when the ring holds something that is not forward frames.
  *
  * @example
  * ```ts ignore
- * readRelayRing(new ByteRing(memory), comparing, () => false).catch(console.error);
+ * readRelayRing(new ByteRing(memory), comparing).catch(console.error);
  * ```
  */
-export async function readRelayRing(
-  ring: ByteRing,
-  comparing: Comparing,
-  draining: () => boolean,
-): Promise<void> {
+export async function readRelayRing(ring: ByteRing, comparing: Comparing): Promise<void> {
   let lastBatch = performance.now();
   /** How long until the ring is looked at again, when it was found empty. */
   const nextLook = () => {
-    if (draining()) return DRAIN_LOOK_MS;
+    if (comparing.draining) return DRAIN_LOOK_MS;
     const paused = comparing.pausedFor;
     // Just after the comparison's own timer: what came meanwhile is then taken in one go.
     if (paused > 0) return paused + 1;

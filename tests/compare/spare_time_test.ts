@@ -138,8 +138,10 @@ Deno.test("Comparing applies what waits at once when the traffic is over", async
   // The comparing process looks at its ring again only then.
   assert.ok(comparing.pausedFor > 59_000, `paused for ${comparing.pausedFor} ms`);
   // A minute's pause is due; `finish` cancels it (the test's timer check would see it left).
+  assert.equal(comparing.draining, false);
   await comparing.handle({ type: "finish" });
   assert.deepEqual(applied, [1]);
   assert.equal(comparing.pausedFor, 0);
+  assert.equal(comparing.draining, true, "the ring is then looked at every millisecond");
   assert.deepEqual(posted.map((message) => message.type), ["ready", "log", "report"]);
 });
