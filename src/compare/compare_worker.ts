@@ -41,9 +41,11 @@ self.onmessage = (
       comparing.logger.log("debug", "compare-priority", `Comparing at normal priority: ${normal}`);
     }
     counters = new Int32Array(request.counters);
-    readRelayRing(new ByteRing(request.ring), comparing).catch((error) =>
-      self.postMessage({ type: "failed", message: (error as Error).message })
-    );
+    if (request.ring) {
+      readRelayRing(new ByteRing(request.ring), comparing).catch((error) =>
+        self.postMessage({ type: "failed", message: (error as Error).message })
+      );
+    }
   }
   return comparing.handle(request);
 };

@@ -73,8 +73,11 @@ export interface WorkerInit extends ComparingInit {
    * relay's batches not yet applied (the worker subtracts what it has applied).
    */
   counters: SharedArrayBuffer;
-  /** Where the epoll relay's worker writes the bytes of forwarded connections (ring.ts). */
-  ring: SharedArrayBuffer;
+  /**
+   * Where the epoll relay's worker writes the bytes of forwarded connections (ring.ts); none
+   * without FFI (no epoll relay: the bytes come from the main thread).
+   */
+  ring?: SharedArrayBuffer;
 }
 
 /** Messages from the comparing process: `applied` is what the worker subtracts itself. */
@@ -396,12 +399,14 @@ function comparingWorker(
     event.preventDefault();
     fail(new Error(`The comparing worker failed: ${event.message}`));
   };
-  const ring = new SharedArrayBuffer(ringBytes(FORWARD_RING_BYTES));
+  const ring = epollUnavailable() === undefined
+    ? new SharedArrayBuffer(ringBytes(FORWARD_RING_BYTES))
+    : undefined;
   const workerInit: WorkerInit = { ...init, counters, ring };
   worker.postMessage(workerInit);
   return {
     send: (message, transfer = []) => worker.postMessage(message, transfer),
-    forward: (shared) => ({ ...shared, ring }),
+    forward: (shared) => ring && { ...shared, ring },
     // The worker waits for the relay's batches itself: it reads the ring until they are in.
     drained: () => Promise.resolve(),
     end: () => Promise.resolve(worker.terminate()),
