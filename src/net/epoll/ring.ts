@@ -1,11 +1,11 @@
 /**
- * A one-way stream of bytes through memory two processes (or two threads) share: the epoll relay's
- * worker writes the connections it forwards (forward.ts frames), the comparing process of
- * `proxy --compare` reads them. A write or a read is a copy, two atomic loads and a store: no system call, and
- * neither side ever wakes the other. The reader looks when it chooses ({@link ringSource}): the
- * comparing process not at all while it steps aside for a busy machine, where the pipe it had
- * before had to be read as it filled (1 MiB: a fifth of a second of traffic at saturation), and
- * woke a thread of it for every write.
+ * A one-way stream of bytes through memory two processes (or two threads) share: the epoll
+ * relay's worker writes the connections it forwards (forward.ts frames), the comparing process of
+ * `proxy --compare` reads them. A write or a read is a copy, two atomic loads and a store: no
+ * system call, and neither side ever wakes the other. The reader looks when it chooses
+ * ({@link ringSource}): the comparing process not at all while it steps aside for a busy machine,
+ * where the pipe it had before had to be read as it filled (1 MiB: a fifth of a second of traffic
+ * at saturation), and woke a thread of it for every write.
  *
  * The layout: the count of bytes written so far (modulo 2^32) in the first 4 bytes, the count of
  * bytes read at byte 64 (another cache line: each side writes only its own), the data from
