@@ -157,8 +157,8 @@ export class Comparing {
             "compare-paused",
             `The comparison stepped aside ${paused.count} times (${
               (paused.ms / 1000).toFixed(1)
-            } s) while the machine was busy`,
-            { pauses: paused.count, pausedMs: paused.ms },
+            } s) while the machine was busy, ${paused.extended} of them for want of idle cores`,
+            { pauses: paused.count, pausedMs: paused.ms, extendedPauses: paused.extended },
           );
         }
         await this.#engine?.settled();
@@ -198,18 +198,22 @@ export class Comparing {
         spare?.begin();
         if (!this.#applyFromRelay(spare)) return;
         const pause = spare!.end();
-        if (pause > 0) {
-          this.#pauseEnds = performance.now() + pause;
-          this.#pause = setTimeout(() => {
-            this.#pause = undefined;
-            this.#pump();
-          }, pause);
-          return;
-        }
+        if (pause > 0) return this.#pauseFor(pause, spare!);
       }
     } catch (error) {
       this.#host.post({ type: "failed", message: (error as Error).message });
     }
+  }
+
+  /** Pauses the relay's batches for `ms`, and longer while `spare` finds the machine busy. */
+  #pauseFor(ms: number, spare: SpareTime): void {
+    this.#pauseEnds = performance.now() + ms;
+    this.#pause = setTimeout(() => {
+      this.#pause = undefined;
+      const longer = spare.resume();
+      if (longer > 0) this.#pauseFor(longer, spare);
+      else this.#pump();
+    }, ms);
   }
 
   async #init(request: ComparingInit): Promise<void> {
