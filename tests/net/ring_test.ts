@@ -135,3 +135,53 @@ Deno.test({
     }
   },
 });
+
+/** Why this machine cannot run a program with /proc hidden (a mount namespace takes root). */
+const noHiddenProc = (() => {
+  if (EpollRelay.unavailable() !== undefined) return "no epoll relay here";
+  try {
+    const { success } = new Deno.Command("unshare", {
+      args: ["--mount", "--propagation", "private", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return success ? undefined : "unshare --mount is refused (not root)";
+  } catch {
+    return "no unshare command";
+  }
+})();
+
+Deno.test({
+  name: noHiddenProc === undefined
+    ? "createSharedMemory refuses, saying why, where another process could not open it (no /proc)"
+    : `createSharedMemory without /proc (ignored: ${noHiddenProc})`,
+  ignore: noHiddenProc !== undefined,
+  fn() {
+    const script = `
+      import { createSharedMemory } from "${
+      new URL("../../src/net/epoll/libc.ts", import.meta.url).href
+    }";
+      try {
+        createSharedMemory("ring-test", 8192);
+        console.log("made");
+      } catch (error) {
+        console.log(error.message);
+      }
+    `;
+    const run = (hide: boolean) => {
+      const deno = `${Deno.execPath()} eval --quiet "$0"`;
+      const { stdout, success } = new Deno.Command("unshare", {
+        args: [
+          ..."--mount --propagation private sh -c".split(" "),
+          hide ? `mount -t tmpfs none /proc && exec ${deno}` : `exec ${deno}`,
+          script,
+        ],
+        stderr: "inherit",
+      }).outputSync();
+      assert.ok(success);
+      return new TextDecoder().decode(stdout).trim();
+    };
+    assert.equal(run(false), "made");
+    assert.match(run(true), /^Cannot name shared memory as \/proc\/\d+\/fd\/\d+: /);
+  },
+});

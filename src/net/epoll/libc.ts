@@ -243,8 +243,16 @@ export function createSharedMemory(
       if (libc.symbols.ftruncate(fd, BigInt(bytes)) !== 0) {
         throw new Error(`Cannot size shared memory: ${errnoMessage(errno())}`);
       }
+      // Another process opens it by this name, which needs /proc (not mounted in some sandboxes):
+      // better to know now, and send the bytes another way, than to have that process fail.
+      const path = `/proc/${Deno.pid}/fd/${fd}`;
+      const named = libc.symbols.open(cString(path), O_RDWR | O_CLOEXEC, 0);
+      if (named < 0) {
+        throw new Error(`Cannot name shared memory as ${path}: ${errnoMessage(errno())}`);
+      }
+      libc.symbols.close(named);
       const pointer = mapShared(libc, fd, bytes);
-      return { pointer, bytes, fd, path: `/proc/${Deno.pid}/fd/${fd}` };
+      return { pointer, bytes, fd, path };
     } catch (error) {
       libc.symbols.close(fd);
       throw error;
