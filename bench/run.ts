@@ -324,6 +324,14 @@ export async function main(args: string[]): Promise<number> {
       }
     }
     const references = new Set(TARGETS.filter((t) => t.reference).map((t) => t.name));
+    // Stopped now, a target can say what its QPS does not (compare: connections it left
+    // uncompared, in the report it writes on exit).
+    const findings: Record<string, string[]> = {};
+    for (const { name, running } of started) {
+      await running.stop();
+      const found = await running.findings?.() ?? [];
+      if (found.length > 0) findings[name] = found;
+    }
     const commands = Object.fromEntries(
       started.map(({ name, running }) => [name, running.command]),
     );
@@ -346,6 +354,7 @@ export async function main(args: string[]): Promise<number> {
           settings,
           commands,
           summary: summarise(measurements),
+          findings,
           ...(config.rate === undefined
             ? { ratios: ratios(measurements, references), goals: checkGoals(measurements) }
             : { latencyDeltas: latencyDeltas(measurements, references) }),
@@ -362,6 +371,9 @@ export async function main(args: string[]): Promise<number> {
         ...Object.entries(commands).map(([name, command]) => `  ${name}: ${command}`),
       ].join("\n");
       console.log(formatReport(measurements, references, heading, config.rate));
+      for (const [name, found] of Object.entries(findings)) {
+        for (const finding of found) console.log(`warning: ${name} ${finding}`);
+      }
     }
     return 0;
   } catch (error) {

@@ -15,6 +15,11 @@ export interface RunningTarget {
   /** The command line, for the report. */
   command: string;
   stop(): Promise<void>;
+  /**
+   * Once stopped: what the target says of the run that its QPS does not show (a comparison that
+   * left connections uncompared did not pay for all of its work); none when all is well.
+   */
+  findings?(): Promise<string[]>;
 }
 
 /** What a target needs to start. */
@@ -256,7 +261,12 @@ async function startReplay(context: TargetContext): Promise<RunningTarget> {
  */
 async function startCompare(context: TargetContext): Promise<RunningTarget> {
   const recording = await recordWorkloads(context, "compare-source.jsonl");
-  return await startCommand("compare", {
+  const report = await Deno.makeTempFile({
+    dir: context.tempDir,
+    prefix: "compare-report-",
+    suffix: ".json",
+  });
+  const running = await startCommand("compare", {
     ...context,
     proxyCommand: [
       ...context.proxyCommand,
@@ -266,8 +276,35 @@ async function startCompare(context: TargetContext): Promise<RunningTarget> {
       recording,
       "--ignore",
       "column:/./",
+      "--report",
+      report,
     ],
   });
+  return { ...running, findings: () => compareFindings(report) };
+}
+
+/**
+ * What the report of `proxy --compare` says the QPS does not: connections relayed uncompared
+ * because the comparison fell too far behind, or no report at all (the comparison failed).
+ *
+ * @example
+ * ```ts ignore
+ * const findings = await compareFindings("/tmp/compare-report.json");
+ * ```
+ */
+export async function compareFindings(path: string): Promise<string[]> {
+  let report: { tally?: { connections?: { total?: number; uncompared?: number } } };
+  try {
+    report = JSON.parse(await Deno.readTextFile(path));
+  } catch (error) {
+    return [`wrote no readable report (${(error as Error).message}): did the comparison fail?`];
+  }
+  const { total = 0, uncompared = 0 } = report.tally?.connections ?? {};
+  if (uncompared === 0) return [];
+  return [
+    `left ${uncompared} of ${total} connections uncompared (the comparison fell more than 64 MiB ` +
+    `behind): its QPS did not pay for all of its comparing`,
+  ];
 }
 
 async function spawnTarget(
